@@ -1,0 +1,22 @@
+//! Lambda entry point of the questionnaire API: wiring only, the behaviour lives in `shared::api`.
+
+use lambda_http::{run, service_fn, Error, Request};
+use shared::api::SubmissionApi;
+use shared::config::{ApiConfig, Env};
+use shared::store::DynamoSubmissionStore;
+use shared::{aws, telemetry};
+use std::convert::Infallible;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = ApiConfig::from_env(&Env::process())?;
+    let sdk = aws::sdk_config().await;
+    let store = DynamoSubmissionStore::new(aws::dynamodb(&sdk), &config.submissions_table);
+    let api = SubmissionApi::new(store, config);
+    let api = &api;
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, Infallible>(api.handle(request).await)
+    }))
+    .await
+}

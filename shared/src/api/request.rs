@@ -1,0 +1,158 @@
+//! Reading what the request carries: route, body, caller, idempotency key.
+
+use super::ApiError;
+use lambda_http::http::{header, HeaderMap, Method};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::Value;
+
+/// The operations of the API.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route<'a> {
+    Submit { kind: &'a str },
+    Fetch { kind: &'a str, id: &'a str },
+}
+
+/// The request path without API Gateway's stage prefix (lambda_http adds `/{stage}` for named stages).
+pub fn path_without_stage(request: &Request) -> &str {
+    let path = request.uri().path();
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.as_deref(),
+        _ => None,
+    };
+    match stage {
+        Some(stage) if stage != "$default" => path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(stage))
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(path),
+        _ => path,
+    }
+}
+
+/// Maps method and path (stage already stripped) to an operation.
+pub fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, ApiError> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let not_allowed = |allow| ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        allow,
+    };
+    match segments.as_slice() {
+        ["questionnaires", kind] if !kind.is_empty() => match *method {
+            Method::POST => Ok(Route::Submit { kind }),
+            _ => Err(not_allowed("POST")),
+        },
+        ["questionnaires", kind, id] if !kind.is_empty() && !id.is_empty() => match *method {
+            Method::GET => Ok(Route::Fetch { kind, id }),
+            _ => Err(not_allowed("GET")),
+        },
+        _ => Err(ApiError::RouteNotFound),
+    }
+}
+
+/// Checks content type and size, then parses the body as JSON.
+pub fn json_body(request: &Request, limit: usize) -> Result<Value, ApiError> {
+    check_content_type(request.headers())?;
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        // Body is non-exhaustive; anything else is not something we can read.
+        #[allow(unreachable_patterns)]
+        _ => &[],
+    };
+    if bytes.len() > limit {
+        return Err(ApiError::PayloadTooLarge {
+            size: bytes.len(),
+            limit,
+        });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::EmptyBody);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| ApiError::InvalidUtf8(e.valid_up_to()))?;
+    serde_json::from_str(text).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// Accepts `application/json` and `application/<anything>+json`, with no charset or a UTF-8 one.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let raw = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("<not text>"));
+    let Some(raw) = raw else {
+        return Err(ApiError::UnsupportedMediaType("none".into()));
+    };
+    let mut parts = raw.split(';');
+    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let utf8 = parts.all(|param| {
+        let (name, value) = param.split_once('=').unwrap_or((param, ""));
+        !name.trim().eq_ignore_ascii_case("charset")
+            || matches!(
+                value.trim().trim_matches('"').to_ascii_lowercase().as_str(),
+                "utf-8" | "utf8"
+            )
+    });
+    if json && utf8 {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            raw.chars().take(100).collect(),
+        ))
+    }
+}
+
+/// The optional `Idempotency-Key` header, checked for shape.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::InvalidIdempotencyKey)?;
+    if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(Some(key))
+    } else {
+        Err(ApiError::InvalidIdempotencyKey)
+    }
+}
+
+/// The authenticated caller: the JWT `sub` claim (HTTP API) or the Cognito/Lambda authorizer's `sub` (REST API).
+pub fn caller(request: &Request) -> Option<String> {
+    let sub = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx
+            .authorizer
+            .as_ref()?
+            .jwt
+            .as_ref()?
+            .claims
+            .get("sub")?
+            .clone(),
+        RequestContext::ApiGatewayV1(ctx) => {
+            let fields = &ctx.authorizer.fields;
+            let sub = fields
+                .get("claims")
+                .and_then(|c| c.get("sub"))
+                .or_else(|| fields.get("sub"))?;
+            sub.as_str()?.to_owned()
+        }
+        _ => return None,
+    };
+    (!sub.is_empty()).then_some(sub)
+}
+
+/// The id that ties this request's logs together: Lambda's request id, else API Gateway's.
+pub fn request_id(request: &Request) -> String {
+    let lambda = request.lambda_context_ref().map(|c| c.request_id.clone());
+    let gateway = || match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.request_id.clone(),
+        RequestContext::ApiGatewayV1(ctx) => ctx.request_id.clone(),
+        _ => None,
+    };
+    lambda
+        .filter(|id| !id.is_empty())
+        .or_else(gateway)
+        .unwrap_or_else(|| "unknown".into())
+}

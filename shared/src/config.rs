@@ -1,0 +1,151 @@
+//! Configuration read once at start-up from the environment that `template.yaml` sets.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required (template.yaml sets it; locally scripts/stack exports it)")]
+    Missing(&'static str),
+    #[error("environment variable {name} has an invalid value {value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Reads variables through a lookup function so that tests need not touch the process environment.
+pub struct Env<F>(F);
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn from_lookup(lookup: F) -> Self {
+        Env(lookup)
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        (self.0)(name)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError::Missing(name))
+    }
+
+    /// A value parsed with `FromStr`, the default when unset, an error when set but invalid or out of `valid`.
+    pub fn parsed_or<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        valid: impl Fn(&T) -> bool,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let Some(raw) = (self.0)(name).filter(|v| !v.trim().is_empty()) else {
+            return Ok(default);
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name,
+            value: raw.clone(),
+            reason,
+        };
+        let value = raw
+            .trim()
+            .parse::<T>()
+            .map_err(|e| invalid(e.to_string()))?;
+        if valid(&value) {
+            Ok(value)
+        } else {
+            Err(invalid("out of the allowed range".into()))
+        }
+    }
+
+    pub fn seconds_or(
+        &self,
+        name: &'static str,
+        default: u64,
+        valid: impl Fn(&u64) -> bool,
+    ) -> Result<Duration, ConfigError> {
+        self.parsed_or(name, default, valid)
+            .map(Duration::from_secs)
+    }
+}
+
+/// Settings of the questionnaire submission function.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// DynamoDB table holding submissions and idempotency records (`SUBMISSIONS_TABLE`).
+    pub submissions_table: String,
+    /// Largest accepted request body in bytes (`MAX_BODY_BYTES`, default 65536).
+    pub max_body_bytes: usize,
+    /// How long an `Idempotency-Key` is remembered (`IDEMPOTENCY_TTL_SECONDS`, default 86400).
+    pub idempotency_ttl: Duration,
+}
+
+impl ApiConfig {
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            submissions_table: env.required("SUBMISSIONS_TABLE")?,
+            max_body_bytes: env.parsed_or("MAX_BODY_BYTES", Self::DEFAULT_MAX_BODY_BYTES, |n| {
+                (1..=10 * 1024 * 1024).contains(n)
+            })?,
+            idempotency_ttl: env.seconds_or("IDEMPOTENCY_TTL_SECONDS", 86_400, |s| {
+                (60..=30 * 86_400).contains(s)
+            })?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::from_lookup(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn api_config_uses_defaults_when_only_the_table_is_set() {
+        let config = ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t")])).unwrap();
+        assert_eq!(config.submissions_table, "t");
+        assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.idempotency_ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn missing_table_names_the_variable() {
+        let err = ApiConfig::from_env(&env(&[])).unwrap_err();
+        assert!(err.to_string().contains("SUBMISSIONS_TABLE"), "{err}");
+    }
+
+    #[test]
+    fn invalid_or_out_of_range_numbers_are_rejected_not_defaulted() {
+        for bad in ["abc", "0", "-5", "99999999999"] {
+            let err =
+                ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t"), ("MAX_BODY_BYTES", bad)]))
+                    .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "MAX_BODY_BYTES",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
+    }
+}

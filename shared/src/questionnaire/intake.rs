@@ -1,0 +1,207 @@
+//! `intake`: the enrolment form.
+
+use super::decode::{Bounded, Decoder, Fields, Text};
+use super::Questionnaire;
+use serde::{Deserialize, Serialize};
+
+/// Patient name as written on the form, trimmed, 1–200 characters.
+pub type PatientName = Text<1, 200>;
+/// Age in whole years; zero is a data-entry error, above 150 is implausible.
+pub type Age = Bounded<1, 150>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Intake {
+    pub patient_name: PatientName,
+    pub age: Age,
+    pub has_allergy: bool,
+}
+
+impl Questionnaire for Intake {
+    const KIND: &'static str = "intake";
+    const SCHEMA_VERSION: u32 = 1;
+
+    fn decode_fields(f: &mut Fields<'_>, d: &mut Decoder) -> Option<Self> {
+        let patient_name = f.required("patientName", d);
+        let age = f.required("age", d);
+        let has_allergy = f.required("hasAllergy", d);
+        Some(Self {
+            patient_name: patient_name?,
+            age: age?,
+            has_allergy: has_allergy?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::questionnaire::{decode, Source, ViolationCode};
+    use serde_json::{json, Value};
+
+    fn violations(body: Value) -> Vec<(String, ViolationCode)> {
+        decode::<Intake>(&body, Source::Json)
+            .expect_err("must be rejected")
+            .into_iter()
+            .map(|v| (v.path, v.code))
+            .collect()
+    }
+
+    fn v(path: &str, code: ViolationCode) -> (String, ViolationCode) {
+        (path.to_owned(), code)
+    }
+
+    #[test]
+    fn valid_intake_is_accepted_and_name_is_trimmed() {
+        let intake = decode::<Intake>(
+            &json!({"patientName": "  Jane Example ", "age": 42, "hasAllergy": true}),
+            Source::Json,
+        )
+        .unwrap();
+        assert_eq!(intake.patient_name.as_str(), "Jane Example");
+        assert_eq!(intake.age.get(), 42);
+        assert!(intake.has_allergy);
+    }
+
+    #[test]
+    fn age_as_string_is_rejected_and_missing_fields_are_all_reported() {
+        assert_eq!(
+            violations(json!({"age": "25"})),
+            vec![
+                v("/patientName", ViolationCode::Missing),
+                v("/age", ViolationCode::WrongType),
+                v("/hasAllergy", ViolationCode::Missing),
+            ]
+        );
+    }
+
+    #[test]
+    fn age_boundaries() {
+        for (age, ok) in [
+            (0, false),
+            (1, true),
+            (150, true),
+            (151, false),
+            (-1, false),
+        ] {
+            let body = json!({"patientName": "A", "age": age, "hasAllergy": false});
+            assert_eq!(
+                decode::<Intake>(&body, Source::Json).is_ok(),
+                ok,
+                "age {age}"
+            );
+        }
+        assert_eq!(
+            violations(json!({"patientName": "A", "age": 0, "hasAllergy": false})),
+            vec![v("/age", ViolationCode::OutOfRange)]
+        );
+    }
+
+    #[test]
+    fn age_must_be_a_whole_number_not_a_decimal_or_huge_number() {
+        assert_eq!(
+            violations(json!({"patientName": "A", "age": 25.0, "hasAllergy": false})),
+            vec![v("/age", ViolationCode::WrongType)]
+        );
+        assert_eq!(
+            violations(json!({"patientName": "A", "age": u64::MAX, "hasAllergy": false})),
+            vec![v("/age", ViolationCode::OutOfRange)]
+        );
+    }
+
+    #[test]
+    fn name_length_is_counted_in_characters_after_trimming() {
+        let name = |s: String| json!({"patientName": s, "age": 30, "hasAllergy": false});
+        assert_eq!(
+            violations(name("   ".into())),
+            vec![v("/patientName", ViolationCode::TooShort)]
+        );
+        assert!(decode::<Intake>(&name("é".repeat(200)), Source::Json).is_ok());
+        assert!(decode::<Intake>(&name(format!("  {}  ", "a".repeat(200))), Source::Json).is_ok());
+        assert_eq!(
+            violations(name("a".repeat(201))),
+            vec![v("/patientName", ViolationCode::TooLong)]
+        );
+    }
+
+    #[test]
+    fn booleans_are_not_coerced_from_strings_or_numbers() {
+        for bad in [json!("true"), json!(1), json!(null)] {
+            assert_eq!(
+                violations(json!({"patientName": "A", "age": 30, "hasAllergy": bad})),
+                vec![v("/hasAllergy", ViolationCode::WrongType)]
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_path() {
+        assert_eq!(
+            violations(
+                json!({"patientName": "A", "age": 30, "hasAllergy": false, "notes": "x", "a/b": 1})
+            ),
+            vec![
+                v("/a~1b", ViolationCode::UnknownField),
+                v("/notes", ViolationCode::UnknownField)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_a_wrong_type_at_the_root() {
+        for body in [json!([]), json!("x"), json!(3), json!(null)] {
+            assert_eq!(violations(body), vec![v("", ViolationCode::WrongType)]);
+        }
+    }
+
+    #[test]
+    fn csv_text_cells_are_parsed_strictly() {
+        let row = |age: &str, allergy: &str| json!({"patientName": "A", "age": age, "hasAllergy": allergy});
+        assert!(decode::<Intake>(&row("25", "false"), Source::Text).is_ok());
+        for (age, allergy, path) in [
+            ("25.0", "false", "/age"),
+            ("x", "false", "/age"),
+            ("25", "yes", "/hasAllergy"),
+        ] {
+            let errs = decode::<Intake>(&row(age, allergy), Source::Text).unwrap_err();
+            assert_eq!(errs.len(), 1);
+            assert_eq!(
+                (errs[0].path.as_str(), errs[0].code),
+                (path, ViolationCode::WrongType)
+            );
+        }
+        let errs = decode::<Intake>(&row("", "true"), Source::Text).unwrap_err();
+        assert_eq!(
+            (errs[0].path.as_str(), errs[0].code),
+            ("/age", ViolationCode::Missing)
+        );
+        let errs =
+            decode::<Intake>(&row("99999999999999999999", "true"), Source::Text).unwrap_err();
+        assert_eq!(errs[0].code, ViolationCode::OutOfRange);
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_is_revalidated_on_read() {
+        let intake = decode::<Intake>(
+            &json!({"patientName": "A", "age": 30, "hasAllergy": false}),
+            Source::Json,
+        )
+        .unwrap();
+        let stored = serde_json::to_value(&intake).unwrap();
+        assert_eq!(serde_json::from_value::<Intake>(stored).unwrap(), intake);
+        assert!(serde_json::from_value::<Intake>(
+            json!({"patientName": "A", "age": 0, "hasAllergy": false})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn debug_output_does_not_contain_the_name() {
+        let intake = decode::<Intake>(
+            &json!({"patientName": "Jane Example", "age": 30, "hasAllergy": false}),
+            Source::Json,
+        )
+        .unwrap();
+        assert!(!format!("{intake:?}").contains("Jane"));
+    }
+}

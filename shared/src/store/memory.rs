@@ -1,0 +1,89 @@
+//! An in-memory store with the same conditional semantics as the DynamoDB adapter, for unit tests without AWS.
+
+use super::submissions::{IdempotencyClaim, Inserted, Receipt, SubmissionRecord, SubmissionStore};
+use super::StoreError;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct MemorySubmissionStore {
+    state: Mutex<State>,
+    unavailable: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    records: HashMap<String, SubmissionRecord>,
+    claims: HashMap<String, (String, Receipt)>,
+}
+
+impl MemorySubmissionStore {
+    /// From now on every call fails as a backend outage would.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock can only come from a test; the data stays usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn check_available(&self, operation: &'static str) -> Result<(), StoreError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            Err(StoreError::backend(
+                operation,
+                "memory",
+                "store marked unavailable",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl SubmissionStore for MemorySubmissionStore {
+    async fn insert(
+        &self,
+        record: &SubmissionRecord,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<Inserted, StoreError> {
+        self.check_available("insert")?;
+        let mut state = self.lock();
+        if let Some(claim) = claim {
+            if let Some((hash, receipt)) = state.claims.get(&claim.id) {
+                return Ok(if *hash == claim.request_hash {
+                    Inserted::Replayed(receipt.clone())
+                } else {
+                    Inserted::KeyReused
+                });
+            }
+        }
+        if state.records.contains_key(&record.id) {
+            return Err(StoreError::backend("insert", "memory", "id already exists"));
+        }
+        if let Some(claim) = claim {
+            state.claims.insert(
+                claim.id.clone(),
+                (claim.request_hash.clone(), record.receipt()),
+            );
+        }
+        state.records.insert(record.id.clone(), record.clone());
+        Ok(Inserted::Created)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<SubmissionRecord>, StoreError> {
+        self.check_available("get")?;
+        Ok(self.lock().records.get(id).cloned())
+    }
+}

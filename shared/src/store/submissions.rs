@@ -1,0 +1,290 @@
+//! Questionnaire submissions and their idempotency records, in one DynamoDB table keyed by `id`.
+//!
+//! A submission's `id` is a ULID; an idempotency record's `id` is `idempotency#<hash>`, so the two never collide and a
+//! GET (which only accepts ULIDs) can never return an idempotency record.
+
+use super::StoreError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::future::Future;
+
+/// One stored submission: the typed answers plus where they came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmissionRecord {
+    pub id: String,
+    pub kind: String,
+    /// RFC 3339, UTC, milliseconds.
+    pub received_at: String,
+    pub schema_version: u32,
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
+    /// The answers as the questionnaire type serialises them (normalised, validated).
+    pub answers: Value,
+}
+
+impl SubmissionRecord {
+    pub fn receipt(&self) -> Receipt {
+        Receipt {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            received_at: self.received_at.clone(),
+        }
+    }
+}
+
+/// What a client gets back for an accepted submission (and again for a replayed one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub id: String,
+    pub kind: String,
+    pub received_at: String,
+}
+
+/// A request to remember an `Idempotency-Key` together with what was submitted under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// `idempotency#` + SHA-256 of kind, caller and key: keys are scoped per caller and kind.
+    pub id: String,
+    /// SHA-256 of the normalised answers: the same answers replay, different answers conflict.
+    pub request_hash: String,
+    /// Unix seconds after which DynamoDB's TTL may delete the record.
+    pub expires_at: i64,
+}
+
+impl IdempotencyClaim {
+    pub fn new(
+        kind: &str,
+        caller: Option<&str>,
+        key: &str,
+        answers: &Value,
+        expires_at: i64,
+    ) -> Self {
+        let scope = sha256_hex([
+            kind.as_bytes(),
+            b"\0",
+            caller.unwrap_or("").as_bytes(),
+            b"\0",
+            key.as_bytes(),
+        ]);
+        // serde_json writes a `Value` deterministically; the answers come from a typed struct, so field order is fixed.
+        let body = serde_json::to_vec(answers).unwrap_or_default();
+        Self {
+            id: format!("idempotency#{scope}"),
+            request_hash: sha256_hex([kind.as_bytes(), b"\0", &body]),
+            expires_at,
+        }
+    }
+}
+
+fn sha256_hex<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Outcome of an insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored now.
+    Created,
+    /// The key was used before with the same answers: here is the original receipt; nothing new was stored.
+    Replayed(Receipt),
+    /// The key was used before with different answers; nothing was stored.
+    KeyReused,
+}
+
+/// The capability the submission API needs from storage.
+pub trait SubmissionStore: Send + Sync {
+    /// Stores a new submission; with a claim, atomically together with the idempotency record.
+    fn insert(
+        &self,
+        record: &SubmissionRecord,
+        claim: Option<&IdempotencyClaim>,
+    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+
+    fn get(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send;
+}
+
+/// The idempotency record as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdempotencyItem {
+    id: String,
+    request_hash: String,
+    expires_at: i64,
+    receipt: Receipt,
+}
+
+pub struct DynamoSubmissionStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSubmissionStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn encode<T: Serialize>(
+        &self,
+        value: &T,
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        serde_dynamo::to_item(value).map_err(|e| StoreError::Encode {
+            resource: self.table.clone(),
+            source: e.into(),
+        })
+    }
+
+    fn put(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(|e| StoreError::backend("TransactWriteItems", &self.table, e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn get_item<T: serde::de::DeserializeOwned>(
+        &self,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("GetItem", &self.table, e))?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                    resource: self.table.clone(),
+                    key: id.to_owned(),
+                    source: e.into(),
+                })
+            })
+            .transpose()
+    }
+
+    async fn insert_with_claim(
+        &self,
+        record: &SubmissionRecord,
+        claim: &IdempotencyClaim,
+    ) -> Result<Inserted, StoreError> {
+        let claim_item = self.encode(&IdempotencyItem {
+            id: claim.id.clone(),
+            request_hash: claim.request_hash.clone(),
+            expires_at: claim.expires_at,
+            receipt: record.receipt(),
+        })?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put(claim_item)?)
+            .transact_items(self.put(self.encode(record)?)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Inserted::Created),
+            Err(e) if claim_was_taken(&e) => {
+                // The key is already claimed: the transaction wrote nothing. Decide from the stored claim.
+                let existing: Option<IdempotencyItem> = self.get_item(&claim.id).await?;
+                match existing {
+                    Some(item) if item.request_hash == claim.request_hash => {
+                        Ok(Inserted::Replayed(item.receipt))
+                    }
+                    Some(_) => Ok(Inserted::KeyReused),
+                    // Expired and deleted in between: let the client retry, which will then succeed.
+                    None => Err(StoreError::backend("TransactWriteItems", &self.table, e)),
+                }
+            }
+            Err(e) => Err(StoreError::backend("TransactWriteItems", &self.table, e)),
+        }
+    }
+}
+
+/// Whether a cancelled transaction failed because the idempotency record (its first item) already exists.
+fn claim_was_taken(
+    error: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .first()
+            .and_then(|reason| reason.code())
+            .is_some_and(|code| code == "ConditionalCheckFailed"),
+        _ => false,
+    }
+}
+
+impl SubmissionStore for DynamoSubmissionStore {
+    async fn insert(
+        &self,
+        record: &SubmissionRecord,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<Inserted, StoreError> {
+        if let Some(claim) = claim {
+            return self.insert_with_claim(record, claim).await;
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.encode(record)?))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("PutItem", &self.table, e))?;
+        Ok(Inserted::Created)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<SubmissionRecord>, StoreError> {
+        self.get_item(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claims_are_scoped_by_kind_and_caller() {
+        let answers = json!({"painLevel": 3});
+        let a = IdempotencyClaim::new("daily-pain", Some("alice"), "k1", &answers, 0);
+        let b = IdempotencyClaim::new("daily-pain", Some("bob"), "k1", &answers, 0);
+        let c = IdempotencyClaim::new("intake", Some("alice"), "k1", &answers, 0);
+        assert_ne!(a.id, b.id);
+        assert_ne!(a.id, c.id);
+        assert!(a.id.starts_with("idempotency#"));
+    }
+
+    #[test]
+    fn the_same_answers_hash_alike_and_different_answers_differently() {
+        let a = IdempotencyClaim::new("daily-pain", None, "k", &json!({"painLevel": 3}), 0);
+        let b = IdempotencyClaim::new("daily-pain", None, "k", &json!({"painLevel": 3}), 0);
+        let c = IdempotencyClaim::new("daily-pain", None, "k", &json!({"painLevel": 4}), 0);
+        assert_eq!(a.request_hash, b.request_hash);
+        assert_ne!(a.request_hash, c.request_hash);
+    }
+}
