@@ -16,8 +16,7 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 /// S3 with path-style addressing when an endpoint override is set: emulators on an IP address have no
 /// per-bucket host names. Real S3 keeps virtual-hosted addressing.
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let path_style =
-        config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let path_style = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
     let s3_config = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(path_style)
         .build();

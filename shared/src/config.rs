@@ -36,12 +36,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// A value parsed with `FromStr`, the default when unset, an error when set but invalid or out of `valid`.
-    pub fn parsed_or<T>(
-        &self,
-        name: &'static str,
-        default: T,
-        valid: impl Fn(&T) -> bool,
-    ) -> Result<T, ConfigError>
+    pub fn parsed_or<T>(&self, name: &'static str, default: T, valid: impl Fn(&T) -> bool) -> Result<T, ConfigError>
     where
         T: FromStr,
         T::Err: std::fmt::Display,
@@ -54,10 +49,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             value: raw.clone(),
             reason,
         };
-        let value = raw
-            .trim()
-            .parse::<T>()
-            .map_err(|e| invalid(e.to_string()))?;
+        let value = raw.trim().parse::<T>().map_err(|e| invalid(e.to_string()))?;
         if valid(&value) {
             Ok(value)
         } else {
@@ -71,8 +63,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         default: u64,
         valid: impl Fn(&u64) -> bool,
     ) -> Result<Duration, ConfigError> {
-        self.parsed_or(name, default, valid)
-            .map(Duration::from_secs)
+        self.parsed_or(name, default, valid).map(Duration::from_secs)
     }
 }
 
@@ -96,9 +87,7 @@ impl ApiConfig {
             max_body_bytes: env.parsed_or("MAX_BODY_BYTES", Self::DEFAULT_MAX_BODY_BYTES, |n| {
                 (1..=10 * 1024 * 1024).contains(n)
             })?,
-            idempotency_ttl: env.seconds_or("IDEMPOTENCY_TTL_SECONDS", 86_400, |s| {
-                (60..=30 * 86_400).contains(s)
-            })?,
+            idempotency_ttl: env.seconds_or("IDEMPOTENCY_TTL_SECONDS", 86_400, |s| (60..=30 * 86_400).contains(s))?,
         })
     }
 }
@@ -109,10 +98,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Env::from_lookup(move |k| map.get(k).cloned())
     }
 
@@ -133,9 +119,7 @@ mod tests {
     #[test]
     fn invalid_or_out_of_range_numbers_are_rejected_not_defaulted() {
         for bad in ["abc", "0", "-5", "99999999999"] {
-            let err =
-                ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t"), ("MAX_BODY_BYTES", bad)]))
-                    .unwrap_err();
+            let err = ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t"), ("MAX_BODY_BYTES", bad)])).unwrap_err();
             assert!(
                 matches!(
                     err,

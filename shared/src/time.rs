@@ -4,12 +4,10 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 
 pub fn rfc3339_millis(at: OffsetDateTime) -> String {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let utc = at.to_offset(time::UtcOffset::UTC);
     // Only years outside 0..=9999 fail to format; fall back to Unix seconds rather than panic.
-    utc.format(format)
-        .unwrap_or_else(|_| utc.unix_timestamp().to_string())
+    utc.format(format).unwrap_or_else(|_| utc.unix_timestamp().to_string())
 }
 
 #[cfg(test)]

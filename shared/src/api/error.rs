@@ -41,16 +41,13 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::RouteNotFound | Self::UnknownKind { .. } | Self::NotFound { .. } => {
-                StatusCode::NOT_FOUND
-            }
+            Self::RouteNotFound | Self::UnknownKind { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::EmptyBody
-            | Self::InvalidUtf8(_)
-            | Self::MalformedJson(_)
-            | Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            Self::EmptyBody | Self::InvalidUtf8(_) | Self::MalformedJson(_) | Self::InvalidIdempotencyKey => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyConflict => StatusCode::CONFLICT,
             Self::StoreUnavailable(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -89,10 +86,7 @@ impl ApiError {
             };
             tracing::error!(status = status.as_u16(), code, cause, "request failed");
         } else if let Self::Validation(violations) = &self {
-            let codes: Vec<String> = violations
-                .iter()
-                .map(|v| format!("{}:{}", v.path, v.code))
-                .collect();
+            let codes: Vec<String> = violations.iter().map(|v| format!("{}:{}", v.path, v.code)).collect();
             tracing::info!(status = status.as_u16(), code, violations = ?codes, "request rejected");
         } else {
             tracing::info!(status = status.as_u16(), code, "request rejected");

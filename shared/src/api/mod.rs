@@ -67,23 +67,14 @@ impl<S: SubmissionStore> SubmissionApi<S> {
         .await
     }
 
-    async fn dispatch(
-        &self,
-        request: &Request,
-        request_id: &str,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn dispatch(&self, request: &Request, request_id: &str) -> Result<Response<Body>, ApiError> {
         match route(request.method(), request::path_without_stage(request))? {
             Route::Submit { kind } => self.submit(known_kind(kind)?, request, request_id).await,
             Route::Fetch { kind, id } => self.fetch(known_kind(kind)?, id).await,
         }
     }
 
-    async fn submit(
-        &self,
-        kind: &dyn Kind,
-        request: &Request,
-        request_id: &str,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn submit(&self, kind: &dyn Kind, request: &Request, request_id: &str) -> Result<Response<Body>, ApiError> {
         let key = request::idempotency_key(request.headers())?;
         let body = request::json_body(request, self.config.max_body_bytes)?;
         let answers = kind.accept(&body, Source::Json).map_err(|e| match e {
@@ -96,15 +87,8 @@ impl<S: SubmissionStore> SubmissionApi<S> {
         tracing::Span::current().record("id", id.as_str());
         let submitted_by = request::caller(request);
         let expires_at = (now + self.config.idempotency_ttl).unix_timestamp();
-        let claim = key.map(|key| {
-            IdempotencyClaim::new(
-                kind.name(),
-                submitted_by.as_deref(),
-                key,
-                &answers,
-                expires_at,
-            )
-        });
+        let claim =
+            key.map(|key| IdempotencyClaim::new(kind.name(), submitted_by.as_deref(), key, &answers, expires_at));
         let record = SubmissionRecord {
             id,
             kind: kind.name().to_owned(),
@@ -135,9 +119,7 @@ impl<S: SubmissionStore> SubmissionApi<S> {
             id: id.chars().take(64).collect(),
         };
         // Only ULIDs are submission ids; anything else cannot exist (and must not reach other item types).
-        let id = ulid::Ulid::from_string(id)
-            .map_err(|_| not_found())?
-            .to_string();
+        let id = ulid::Ulid::from_string(id).map_err(|_| not_found())?.to_string();
         tracing::Span::current().record("id", id.as_str());
         let record = self
             .store

@@ -85,8 +85,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     };
     let mut parts = raw.split(';');
     let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-    let json = essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
     let utf8 = parts.all(|param| {
         let (name, value) = param.split_once('=').unwrap_or((param, ""));
         !name.trim().eq_ignore_ascii_case("charset")
@@ -98,9 +97,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     if json && utf8 {
         Ok(())
     } else {
-        Err(ApiError::UnsupportedMediaType(
-            raw.chars().take(100).collect(),
-        ))
+        Err(ApiError::UnsupportedMediaType(raw.chars().take(100).collect()))
     }
 }
 
@@ -109,9 +106,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value
-        .to_str()
-        .map_err(|_| ApiError::InvalidIdempotencyKey)?;
+    let key = value.to_str().map_err(|_| ApiError::InvalidIdempotencyKey)?;
     if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(Some(key))
     } else {
@@ -122,14 +117,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 /// The authenticated caller: the JWT `sub` claim (HTTP API) or the Cognito/Lambda authorizer's `sub` (REST API).
 pub fn caller(request: &Request) -> Option<String> {
     let sub = match request.request_context_ref()? {
-        RequestContext::ApiGatewayV2(ctx) => ctx
-            .authorizer
-            .as_ref()?
-            .jwt
-            .as_ref()?
-            .claims
-            .get("sub")?
-            .clone(),
+        RequestContext::ApiGatewayV2(ctx) => ctx.authorizer.as_ref()?.jwt.as_ref()?.claims.get("sub")?.clone(),
         RequestContext::ApiGatewayV1(ctx) => {
             let fields = &ctx.authorizer.fields;
             let sub = fields

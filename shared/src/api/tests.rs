@@ -52,10 +52,7 @@ fn body_json(response: &Response<Body>) -> Value {
 
 fn assert_problem(response: &Response<Body>, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "{:?}", response.body());
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
     let body = body_json(response);
     assert_eq!(body["code"], code);
     assert_eq!(body["status"], status.as_u16());
@@ -73,10 +70,7 @@ async fn http_api_fixture_creates_a_submission_with_location_and_caller() {
     let id = receipt["id"].as_str().unwrap();
     assert!(ulid::Ulid::from_string(id).is_ok());
     assert_eq!(receipt["kind"], "intake");
-    assert_eq!(
-        response.headers()["location"],
-        format!("/questionnaires/intake/{id}")
-    );
+    assert_eq!(response.headers()["location"], format!("/questionnaires/intake/{id}"));
 
     let stored = crate::store::SubmissionStore::get(api.store(), id)
         .await
@@ -97,12 +91,7 @@ async fn rest_api_fixture_with_base64_body_is_accepted() {
     let response = api
         .handle(lambda_http::request::from_str(REST_API_SUBMIT).unwrap())
         .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::CREATED,
-        "{:?}",
-        response.body()
-    );
+    assert_eq!(response.status(), StatusCode::CREATED, "{:?}", response.body());
     assert_eq!(body_json(&response)["kind"], "daily-pain");
     let id = body_json(&response)["id"].as_str().unwrap().to_owned();
     let stored = crate::store::SubmissionStore::get(api.store(), &id)
@@ -116,10 +105,7 @@ async fn rest_api_fixture_with_base64_body_is_accepted() {
 async fn submitted_answers_are_read_back_with_get() {
     let api = api();
     let created = api
-        .handle(post(
-            "daily-pain",
-            r#"{"painLevel": 3, "medicationLogs": []}"#,
-        ))
+        .handle(post("daily-pain", r#"{"painLevel": 3, "medicationLogs": []}"#))
         .await;
     let id = body_json(&created)["id"].as_str().unwrap().to_owned();
 
@@ -133,10 +119,7 @@ async fn submitted_answers_are_read_back_with_get() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let view = body_json(&response);
-    assert_eq!(
-        view["answers"],
-        json!({"painLevel": 3, "medicationLogs": []})
-    );
+    assert_eq!(view["answers"], json!({"painLevel": 3, "medicationLogs": []}));
     assert_eq!(view["id"], id.as_str());
     assert_eq!(view["schemaVersion"], 1);
 
@@ -155,9 +138,7 @@ async fn submitted_answers_are_read_back_with_get() {
 #[tokio::test]
 async fn get_of_an_absent_or_malformed_id_is_404() {
     let api = api();
-    let absent = api
-        .handle(lambda_http::request::from_str(HTTP_API_GET).unwrap())
-        .await;
+    let absent = api.handle(lambda_http::request::from_str(HTTP_API_GET).unwrap()).await;
     assert_problem(&absent, StatusCode::NOT_FOUND, "not_found");
     let malformed = api
         .handle(http_api(
@@ -173,11 +154,7 @@ async fn get_of_an_absent_or_malformed_id_is_404() {
 #[tokio::test]
 async fn wrong_typed_age_lists_every_violation_with_422() {
     let response = api().handle(post("intake", r#"{"age":"25"}"#)).await;
-    let body = assert_problem(
-        &response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    );
+    let body = assert_problem(&response, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let found: Vec<(&str, &str)> = body["violations"]
         .as_array()
         .unwrap()
@@ -192,10 +169,7 @@ async fn wrong_typed_age_lists_every_violation_with_422() {
             ("/hasAllergy", "missing")
         ]
     );
-    assert!(body["violations"][1]["message"]
-        .as_str()
-        .unwrap()
-        .contains("integer"));
+    assert!(body["violations"][1]["message"].as_str().unwrap().contains("integer"));
 }
 
 #[tokio::test]
@@ -221,11 +195,7 @@ async fn malformed_empty_and_non_utf8_bodies_are_400() {
     event["body"] = json!("/w=="); // base64 of the single byte 0xFF
     event["isBase64Encoded"] = json!(true);
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    assert_problem(
-        &api.handle(request).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_utf8",
-    );
+    assert_problem(&api.handle(request).await, StatusCode::BAD_REQUEST, "invalid_utf8");
 }
 
 #[tokio::test]
@@ -260,21 +230,12 @@ async fn content_type_must_be_json_with_utf8() {
         let headers = content_type.map_or(json!({}), |ct| json!({"content-type": ct}));
         let body = r#"{"painLevel": 2}"#;
         let response = api
-            .handle(http_api(
-                "POST",
-                "/questionnaires/daily-pain",
-                headers,
-                Some(body),
-            ))
+            .handle(http_api("POST", "/questionnaires/daily-pain", headers, Some(body)))
             .await;
         if ok {
             assert_eq!(response.status(), StatusCode::CREATED, "{content_type:?}");
         } else {
-            assert_problem(
-                &response,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-            );
+            assert_problem(&response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
         }
     }
 }
@@ -302,10 +263,7 @@ async fn unknown_kind_is_404_and_lists_known_kinds() {
     let response = api().handle(post("weekly-mood", "{}")).await;
     let body = assert_problem(&response, StatusCode::NOT_FOUND, "unknown_kind");
     let detail = body["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("intake") && detail.contains("daily-pain"),
-        "{detail}"
-    );
+    assert!(detail.contains("intake") && detail.contains("daily-pain"), "{detail}");
 }
 
 #[tokio::test]
@@ -325,12 +283,7 @@ async fn wrong_methods_are_405_with_allow_and_other_paths_404() {
         ))
         .await;
     assert_eq!(delete.headers()["allow"], "GET");
-    for path in [
-        "/",
-        "/questionnaires",
-        "/questionnaires/intake/a/b",
-        "/other/intake",
-    ] {
+    for path in ["/", "/questionnaires", "/questionnaires/intake/a/b", "/other/intake"] {
         let response = api.handle(http_api("GET", path, json!({}), None)).await;
         assert_problem(&response, StatusCode::NOT_FOUND, "route_not_found");
     }
@@ -349,9 +302,7 @@ async fn idempotency_key_replays_the_same_body_and_conflicts_on_a_different_one(
     };
     let first = api.handle(with_key(r#"{"painLevel": 4}"#, "key-1")).await;
     assert_eq!(first.status(), StatusCode::CREATED);
-    let again = api
-        .handle(with_key(r#"{ "painLevel" : 4 }"#, "key-1"))
-        .await;
+    let again = api.handle(with_key(r#"{ "painLevel" : 4 }"#, "key-1")).await;
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(body_json(&again), body_json(&first));
     assert_eq!(again.headers()["location"], first.headers()["location"]);
@@ -361,9 +312,7 @@ async fn idempotency_key_replays_the_same_body_and_conflicts_on_a_different_one(
     assert_problem(&different, StatusCode::CONFLICT, "idempotency_key_reused");
     assert_eq!(api.store().len(), 1);
 
-    let bad_key = api
-        .handle(with_key(r#"{"painLevel": 5}"#, "has space"))
-        .await;
+    let bad_key = api.handle(with_key(r#"{"painLevel": 5}"#, "has space")).await;
     assert_problem(&bad_key, StatusCode::BAD_REQUEST, "invalid_idempotency_key");
 }
 
@@ -372,11 +321,7 @@ async fn a_failing_store_answers_503_and_stores_nothing() {
     let api = api();
     api.store().set_unavailable(true);
     let response = api.handle(post("daily-pain", r#"{"painLevel": 4}"#)).await;
-    assert_problem(
-        &response,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "store_unavailable",
-    );
+    assert_problem(&response, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable");
     assert_eq!(response.headers()["retry-after"], "1");
     api.store().set_unavailable(false);
     assert!(api.store().is_empty());

@@ -48,7 +48,7 @@ impl Questionnaire for DailyPain {
         let medication_logs = f.optional("medicationLogs", d);
         Some(Self {
             pain_level: pain_level?,
-            medication_logs: medication_logs.ok()?,
+            medication_logs: medication_logs?,
         })
     }
 }
@@ -85,15 +85,10 @@ mod tests {
     #[test]
     fn medication_logs_may_be_absent_or_empty_and_stay_distinct() {
         let absent = decode::<DailyPain>(&json!({"painLevel": 2}), Source::Json).unwrap();
-        let empty =
-            decode::<DailyPain>(&json!({"painLevel": 2, "medicationLogs": []}), Source::Json)
-                .unwrap();
+        let empty = decode::<DailyPain>(&json!({"painLevel": 2, "medicationLogs": []}), Source::Json).unwrap();
         assert!(absent.medication_logs.is_none());
         assert_eq!(empty.medication_logs.map(|l| l.as_slice().len()), Some(0));
-        assert!(serde_json::to_value(&absent)
-            .unwrap()
-            .get("medicationLogs")
-            .is_none());
+        assert!(serde_json::to_value(&absent).unwrap().get("medicationLogs").is_none());
     }
 
     #[test]
@@ -129,10 +124,7 @@ mod tests {
     #[test]
     fn entries_must_be_objects_and_the_list_an_array() {
         assert_eq!(
-            codes(
-                json!({"painLevel": 1, "medicationLogs": ["x"]}),
-                Source::Json
-            ),
+            codes(json!({"painLevel": 1, "medicationLogs": ["x"]}), Source::Json),
             vec![("/medicationLogs/0".into(), ViolationCode::WrongType)]
         );
         assert_eq!(
@@ -150,9 +142,7 @@ mod tests {
         let pain = decode::<DailyPain>(&ok, Source::Text).unwrap();
         assert_eq!(pain.pain_level.get(), 4);
         assert_eq!(
-            pain.medication_logs.unwrap().as_slice()[0]
-                .drug_name
-                .as_str(),
+            pain.medication_logs.unwrap().as_slice()[0].drug_name.as_str(),
             "Paracetamol"
         );
 
@@ -171,10 +161,7 @@ mod tests {
 
         let many = serde_json::to_string(&vec![log("a", "1"); 51]).unwrap();
         assert_eq!(
-            codes(
-                json!({"painLevel": "4", "medicationLogs": many}),
-                Source::Text
-            ),
+            codes(json!({"painLevel": "4", "medicationLogs": many}), Source::Text),
             vec![("/medicationLogs".into(), ViolationCode::TooManyItems)]
         );
     }

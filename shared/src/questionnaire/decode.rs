@@ -37,6 +37,8 @@ pub enum ViolationCode {
     TooManyItems,
     /// A text cell that should hold JSON but does not parse.
     InvalidJson,
+    /// Text with control characters (NUL, line breaks, escapes), which no single-line answer contains.
+    ControlCharacter,
 }
 
 impl ViolationCode {
@@ -50,6 +52,7 @@ impl ViolationCode {
             Self::TooLong => "too_long",
             Self::TooManyItems => "too_many_items",
             Self::InvalidJson => "invalid_json",
+            Self::ControlCharacter => "control_character",
         }
     }
 }
@@ -99,10 +102,7 @@ impl Decoder {
         match value {
             Some(value) if self.violations.is_empty() => Ok(value),
             _ => {
-                debug_assert!(
-                    !self.violations.is_empty(),
-                    "a failed decode must report why"
-                );
+                debug_assert!(!self.violations.is_empty(), "a failed decode must report why");
                 Err(self.violations)
             }
         }
@@ -188,11 +188,7 @@ impl Decode for i64 {
         match parsed {
             Ok(n) => Some(n),
             Err(true) => {
-                d.report(
-                    path,
-                    ViolationCode::OutOfRange,
-                    "is far outside the allowed range",
-                );
+                d.report(path, ViolationCode::OutOfRange, "is far outside the allowed range");
                 None
             }
             Err(false) => {
@@ -246,17 +242,11 @@ fn json_array_cell(text: &str, path: &str, d: &mut Decoder) -> Option<Value> {
     match serde_json::from_str::<Value>(text) {
         Ok(nested @ Value::Array(_)) => Some(nested),
         Ok(other) => {
-            d.with_source(Source::Json, |d| {
-                wrong_type(d, path, "a JSON array", &other)
-            });
+            d.with_source(Source::Json, |d| wrong_type(d, path, "a JSON array", &other));
             None
         }
         Err(e) => {
-            d.report(
-                path,
-                ViolationCode::InvalidJson,
-                format!("must be a JSON array: {e}"),
-            );
+            d.report(path, ViolationCode::InvalidJson, format!("must be a JSON array: {e}"));
             None
         }
     }
@@ -311,17 +301,13 @@ impl<'v> Fields<'v> {
         }
     }
 
-    /// A field that may be absent. `Err(())` means it was present but invalid (already reported).
-    pub fn optional<T: Decode>(
-        &mut self,
-        name: &'static str,
-        d: &mut Decoder,
-    ) -> Result<Option<T>, ()> {
+    /// A field that may be absent: `Some(None)` when absent, `None` when present but invalid (already reported).
+    pub fn optional<T: Decode>(&mut self, name: &'static str, d: &mut Decoder) -> Option<Option<T>> {
         self.known.push(name);
         let path = child_path(&self.path, name);
         match self.present(name, d) {
-            Some(value) => T::decode(value, &path, d).map(Some).ok_or(()),
-            None => Ok(None),
+            Some(value) => T::decode(value, &path, d).map(Some),
+            None => Some(None),
         }
     }
 
@@ -366,6 +352,11 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
             Err((
                 ViolationCode::TooShort,
                 format!("must have at least {MIN} character(s) besides surrounding spaces"),
+            ))
+        } else if trimmed.chars().any(char::is_control) {
+            Err((
+                ViolationCode::ControlCharacter,
+                "must not contain control characters".to_owned(),
             ))
         } else if len > MAX {
             Err((
@@ -454,10 +445,7 @@ impl<const MIN: i64, const MAX: i64> Decode for Bounded<MIN, MAX> {
 /// A list with at most `MAX` entries; every entry is still checked so that all problems are reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(try_from = "Vec<T>", into = "Vec<T>")]
-#[serde(bound(
-    serialize = "T: Serialize + Clone",
-    deserialize = "T: serde::de::DeserializeOwned"
-))]
+#[serde(bound(serialize = "T: Serialize + Clone", deserialize = "T: serde::de::DeserializeOwned"))]
 pub struct List<T, const MAX: usize>(Vec<T>);
 
 impl<T, const MAX: usize> List<T, MAX> {
@@ -470,10 +458,7 @@ impl<T, const MAX: usize> TryFrom<Vec<T>> for List<T, MAX> {
     type Error = String;
     fn try_from(items: Vec<T>) -> Result<Self, Self::Error> {
         if items.len() > MAX {
-            Err(format!(
-                "must have at most {MAX} entries, got {}",
-                items.len()
-            ))
+            Err(format!("must have at most {MAX} entries, got {}", items.len()))
         } else {
             Ok(Self(items))
         }

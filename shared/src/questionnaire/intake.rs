@@ -77,19 +77,9 @@ mod tests {
 
     #[test]
     fn age_boundaries() {
-        for (age, ok) in [
-            (0, false),
-            (1, true),
-            (150, true),
-            (151, false),
-            (-1, false),
-        ] {
+        for (age, ok) in [(0, false), (1, true), (150, true), (151, false), (-1, false)] {
             let body = json!({"patientName": "A", "age": age, "hasAllergy": false});
-            assert_eq!(
-                decode::<Intake>(&body, Source::Json).is_ok(),
-                ok,
-                "age {age}"
-            );
+            assert_eq!(decode::<Intake>(&body, Source::Json).is_ok(), ok, "age {age}");
         }
         assert_eq!(
             violations(json!({"patientName": "A", "age": 0, "hasAllergy": false})),
@@ -125,6 +115,20 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_rejected_but_other_unicode_is_kept() {
+        let name = |s: &str| json!({"patientName": s, "age": 30, "hasAllergy": false});
+        for bad in ["A\u{0}B", "A\nB", "A\u{1b}[31mB"] {
+            assert_eq!(
+                violations(name(bad)),
+                vec![v("/patientName", ViolationCode::ControlCharacter)],
+                "{bad:?}"
+            );
+        }
+        let kept = decode::<Intake>(&name("Zoë \u{202e}Åsa 😀"), Source::Json).unwrap();
+        assert_eq!(kept.patient_name.as_str(), "Zoë \u{202e}Åsa 😀");
+    }
+
+    #[test]
     fn booleans_are_not_coerced_from_strings_or_numbers() {
         for bad in [json!("true"), json!(1), json!(null)] {
             assert_eq!(
@@ -137,9 +141,7 @@ mod tests {
     #[test]
     fn unknown_fields_are_rejected_with_their_path() {
         assert_eq!(
-            violations(
-                json!({"patientName": "A", "age": 30, "hasAllergy": false, "notes": "x", "a/b": 1})
-            ),
+            violations(json!({"patientName": "A", "age": 30, "hasAllergy": false, "notes": "x", "a/b": 1})),
             vec![
                 v("/a~1b", ViolationCode::UnknownField),
                 v("/notes", ViolationCode::UnknownField)
@@ -165,18 +167,11 @@ mod tests {
         ] {
             let errs = decode::<Intake>(&row(age, allergy), Source::Text).unwrap_err();
             assert_eq!(errs.len(), 1);
-            assert_eq!(
-                (errs[0].path.as_str(), errs[0].code),
-                (path, ViolationCode::WrongType)
-            );
+            assert_eq!((errs[0].path.as_str(), errs[0].code), (path, ViolationCode::WrongType));
         }
         let errs = decode::<Intake>(&row("", "true"), Source::Text).unwrap_err();
-        assert_eq!(
-            (errs[0].path.as_str(), errs[0].code),
-            ("/age", ViolationCode::Missing)
-        );
-        let errs =
-            decode::<Intake>(&row("99999999999999999999", "true"), Source::Text).unwrap_err();
+        assert_eq!((errs[0].path.as_str(), errs[0].code), ("/age", ViolationCode::Missing));
+        let errs = decode::<Intake>(&row("99999999999999999999", "true"), Source::Text).unwrap_err();
         assert_eq!(errs[0].code, ViolationCode::OutOfRange);
     }
 
@@ -189,10 +184,7 @@ mod tests {
         .unwrap();
         let stored = serde_json::to_value(&intake).unwrap();
         assert_eq!(serde_json::from_value::<Intake>(stored).unwrap(), intake);
-        assert!(serde_json::from_value::<Intake>(
-            json!({"patientName": "A", "age": 0, "hasAllergy": false})
-        )
-        .is_err());
+        assert!(serde_json::from_value::<Intake>(json!({"patientName": "A", "age": 0, "hasAllergy": false})).is_err());
     }
 
     #[test]

@@ -34,18 +34,12 @@ impl MemorySubmissionStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock can only come from a test; the data stays usable.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn check_available(&self, operation: &'static str) -> Result<(), StoreError> {
         if self.unavailable.load(Ordering::SeqCst) {
-            Err(StoreError::backend(
-                operation,
-                "memory",
-                "store marked unavailable",
-            ))
+            Err(StoreError::backend(operation, "memory", "store marked unavailable"))
         } else {
             Ok(())
         }
@@ -73,10 +67,9 @@ impl SubmissionStore for MemorySubmissionStore {
             return Err(StoreError::backend("insert", "memory", "id already exists"));
         }
         if let Some(claim) = claim {
-            state.claims.insert(
-                claim.id.clone(),
-                (claim.request_hash.clone(), record.receipt()),
-            );
+            state
+                .claims
+                .insert(claim.id.clone(), (claim.request_hash.clone(), record.receipt()));
         }
         state.records.insert(record.id.clone(), record.clone());
         Ok(Inserted::Created)

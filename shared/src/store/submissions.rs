@@ -59,13 +59,7 @@ pub struct IdempotencyClaim {
 }
 
 impl IdempotencyClaim {
-    pub fn new(
-        kind: &str,
-        caller: Option<&str>,
-        key: &str,
-        answers: &Value,
-        expires_at: i64,
-    ) -> Self {
+    pub fn new(kind: &str, caller: Option<&str>, key: &str, answers: &Value, expires_at: i64) -> Self {
         let scope = sha256_hex([
             kind.as_bytes(),
             b"\0",
@@ -111,10 +105,7 @@ pub trait SubmissionStore: Send + Sync {
         claim: Option<&IdempotencyClaim>,
     ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
 
-    fn get(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send;
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<SubmissionRecord>, StoreError>> + Send;
 }
 
 /// The idempotency record as stored.
@@ -140,10 +131,7 @@ impl DynamoSubmissionStore {
         }
     }
 
-    fn encode<T: Serialize>(
-        &self,
-        value: &T,
-    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    fn encode<T: Serialize>(&self, value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
         serde_dynamo::to_item(value).map_err(|e| StoreError::Encode {
             resource: self.table.clone(),
             source: e.into(),
@@ -160,10 +148,7 @@ impl DynamoSubmissionStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    async fn get_item<T: serde::de::DeserializeOwned>(
-        &self,
-        id: &str,
-    ) -> Result<Option<T>, StoreError> {
+    async fn get_item<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<Option<T>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -208,9 +193,7 @@ impl DynamoSubmissionStore {
                 // The key is already claimed: the transaction wrote nothing. Decide from the stored claim.
                 let existing: Option<IdempotencyItem> = self.get_item(&claim.id).await?;
                 match existing {
-                    Some(item) if item.request_hash == claim.request_hash => {
-                        Ok(Inserted::Replayed(item.receipt))
-                    }
+                    Some(item) if item.request_hash == claim.request_hash => Ok(Inserted::Replayed(item.receipt)),
                     Some(_) => Ok(Inserted::KeyReused),
                     // Expired and deleted in between: let the client retry, which will then succeed.
                     None => Err(StoreError::backend("TransactWriteItems", &self.table, e)),

@@ -1,0 +1,106 @@
+# Shared by scripts/demo and scripts/test: tools, the local AWS API and the function emulator.
+# Every service binds to 127.0.0.1 on a free port, runs in its own process group, and is stopped on exit.
+# shellcheck shell=bash
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+STATE="$ROOT/.local"
+mkdir -p "$STATE"
+export PATH="$VENV/bin:$PATH"
+export SAM_CLI_TELEMETRY=0
+# The local API accepts any credentials; these keep the SDKs from looking for real ones.
+export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_SESSION_TOKEN=local
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+unset AWS_PROFILE
+
+SERVICE_GROUPS=()
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+stop_services() {
+  for group in "${SERVICE_GROUPS[@]}"; do
+    kill -TERM -- "-$group" 2>/dev/null || true
+  done
+  for group in "${SERVICE_GROUPS[@]}"; do
+    while kill -0 -- "-$group" 2>/dev/null; do
+      kill -KILL -- "-$group" 2>/dev/null || true
+      wait "$group" 2>/dev/null || true
+    done
+  done
+  SERVICE_GROUPS=()
+}
+trap stop_services EXIT
+trap 'exit 130' INT TERM
+
+# Installs the pinned Python tools (moto, cargo-lambda, aws-sam-cli) into .venv once per set of pins.
+install_tools() {
+  local stamp
+  stamp="$VENV/.installed-$(cat "$ROOT/scripts/requirements.txt" "$ROOT/scripts/constraints.txt" | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    log "installing pinned tools into .venv"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet -r "$ROOT/scripts/requirements.txt" -c "$ROOT/scripts/constraints.txt"
+    touch "$stamp"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_service NAME COMMAND...: runs COMMAND in a new process group, output to .local/NAME.log.
+start_service() {
+  local name=$1
+  shift
+  setsid "$@" >"$STATE/$name.log" 2>&1 &
+  SERVICE_GROUPS+=("$!")
+  LAST_SERVICE=$!
+}
+
+# wait_until NAME PID TIMEOUT_S COMMAND...: polls COMMAND until it succeeds, the service dies or time runs out.
+wait_until() {
+  local name=$1 pid=$2 timeout=$3
+  shift 3
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$name exited; its log:" >&2
+      tail -n 40 "$STATE/$name.log" >&2
+      return 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "$name not ready after ${timeout}s; its log:" >&2
+      tail -n 40 "$STATE/$name.log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# The local AWS API (moto: S3 + DynamoDB) with the resources of template.yaml; exports the functions' variables.
+start_aws() {
+  local port
+  port=$(free_port)
+  start_service moto "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  wait_until moto "$LAST_SERVICE" 60 curl -fsS "$AWS_ENDPOINT_URL/moto-api/data.json"
+  log "local AWS API on $AWS_ENDPOINT_URL; creating the resources of template.yaml"
+  "$VENV/bin/python" "$ROOT/scripts/local_stack.py" provision "$STATE/functions.env"
+  set -a
+  # shellcheck disable=SC1091
+  . "$STATE/functions.env"
+  set +a
+}
+
+# The functions behind cargo-lambda's emulator; exports FUNCTION_URL and LAMBDA_INVOKE_PORT.
+start_functions() {
+  local port
+  port=$(free_port)
+  start_service watch cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" --env-file "$STATE/functions.env"
+  export LAMBDA_INVOKE_PORT=$port
+  export FUNCTION_URL="http://127.0.0.1:$port/lambda-url"
+  log "building and starting the functions under cargo lambda watch (port $port)"
+  # Ready when the function itself answers (a problem+json 404 for a path it does not serve).
+  wait_until watch "$LAST_SERVICE" 900 \
+    bash -c "curl -sS --max-time 5 '$FUNCTION_URL/submit-questionnaire/' | grep -q route_not_found"
+}

@@ -1,0 +1,143 @@
+"""Creates the tables and buckets of template.yaml on a local AWS API (moto) and prints the functions' environment.
+
+template.yaml is the one definition of the resources: this reads it, so local set-up never repeats a key schema.
+CloudFormation property names match the DynamoDB and S3 API parameters, so the properties are passed through.
+
+    python local_stack.py provision ENV_FILE   # create everything, write KEY=VALUE lines for the functions
+    python local_stack.py show-item TABLE KEY=VALUE   # print one item as JSON
+    python local_stack.py show-object BUCKET KEY      # print one object
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import boto3
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PSEUDO = {
+    "AWS::StackName": "local",
+    "AWS::AccountId": "123456789012",
+    "AWS::Region": os.environ.get("AWS_REGION", "us-east-1"),
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+# Table properties that the CreateTable API does not take (they are separate calls or AWS-only features).
+TABLE_SKIP = {"TimeToLiveSpecification", "PointInTimeRecoverySpecification", "SSESpecification", "Tags"}
+
+
+class Tag:
+    def __init__(self, name, value):
+        self.name, self.value = name, value
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return Tag(suffix, value)
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_template():
+    with open(ROOT / "template.yaml") as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+class Resolver:
+    def __init__(self, template):
+        self.template = template
+        self.resources = template.get("Resources", {})
+        self.params = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()}
+
+    def physical_name(self, logical_id):
+        res = self.resources[logical_id]
+        props = res.get("Properties", {})
+        explicit = props.get("TableName") or props.get("BucketName")
+        if explicit is not None:
+            return self.value(explicit)
+        # Without an explicit name CloudFormation generates one; locally a lower-case logical id is enough.
+        return logical_id.lower() if res["Type"] == "AWS::S3::Bucket" else logical_id
+
+    def value(self, v):
+        if isinstance(v, Tag):
+            if v.name == "Ref":
+                if v.value in self.resources:
+                    return self.physical_name(v.value)
+                if v.value in PSEUDO:
+                    return PSEUDO[v.value]
+                return str(self.params[v.value])
+            if v.name == "Sub":
+                text = v.value if isinstance(v.value, str) else v.value[0]
+                for name in set(_sub_names(text)):
+                    text = text.replace("${" + name + "}", self.value(Tag("Ref", name)))
+                return text
+            raise SystemExit(f"template.yaml: !{v.name} is not supported for local set-up")
+        return v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+
+
+def _sub_names(text):
+    import re
+
+    return re.findall(r"\$\{([A-Za-z0-9:]+)\}", text)
+
+
+def provision(env_file):
+    template = load_template()
+    r = Resolver(template)
+    dynamodb = boto3.client("dynamodb")
+    s3 = boto3.client("s3")
+    for logical_id, res in r.resources.items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::DynamoDB::Table":
+            name = r.physical_name(logical_id)
+            args = {k: v for k, v in props.items() if k not in TABLE_SKIP}
+            args["TableName"] = name
+            if name not in dynamodb.list_tables()["TableNames"]:
+                dynamodb.create_table(**args)
+                dynamodb.get_waiter("table_exists").wait(TableName=name)
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+            print(f"table  {name}  ({logical_id})")
+        elif res["Type"] == "AWS::S3::Bucket":
+            name = r.physical_name(logical_id)
+            if name not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+                s3.create_bucket(Bucket=name)
+            print(f"bucket {name}  ({logical_id})")
+
+    env = {}
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    env.update({k: r.value(v) for k, v in globals_env.items()})
+    for res in r.resources.values():
+        if res["Type"] == "AWS::Serverless::Function":
+            variables = res.get("Properties", {}).get("Environment", {}).get("Variables", {})
+            env.update({k: r.value(v) for k, v in variables.items()})
+    Path(env_file).write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
+
+
+def show_item(table, key_arg):
+    name, value = key_arg.split("=", 1)
+    item = boto3.client("dynamodb").get_item(TableName=table, Key={name: {"S": value}}, ConsistentRead=True)
+    print(json.dumps(item.get("Item"), indent=2, sort_keys=True))
+
+
+def show_object(bucket, key):
+    body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    sys.stdout.write(body.decode("utf-8", errors="replace"))
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    {"provision": provision, "show-item": show_item, "show-object": show_object}[command](*args)

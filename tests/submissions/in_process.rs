@@ -1,0 +1,197 @@
+//! The handler driven with the API Gateway fixtures from `events/`, storing into the real (local) DynamoDB API.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use integration_tests::{env, event, local_aws, unique};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde_json::{json, Value};
+use shared::api::SubmissionApi;
+use shared::config::{ApiConfig, Env};
+use shared::store::DynamoSubmissionStore;
+use std::collections::HashMap;
+
+struct TestApi {
+    api: SubmissionApi<DynamoSubmissionStore>,
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+async fn test_api() -> TestApi {
+    let sdk = local_aws().await;
+    let config = ApiConfig::from_env(&Env::process()).expect("scripts/test exports the function configuration");
+    let table = config.submissions_table.clone();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    TestApi {
+        api: SubmissionApi::new(DynamoSubmissionStore::new(dynamodb.clone(), &table), config),
+        dynamodb,
+        table,
+    }
+}
+
+/// The HTTP API fixture with this caller, idempotency key and body.
+fn submit_event(caller: &str, key: Option<&str>, body: &Value) -> lambda_http::Request {
+    let mut e = event("http-api-submit-intake.json");
+    e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(caller);
+    match key {
+        Some(key) => e["headers"]["idempotency-key"] = json!(key),
+        None => {
+            e["headers"].as_object_mut().unwrap().remove("idempotency-key");
+        }
+    }
+    e["body"] = json!(body.to_string());
+    lambda_http::request::from_str(&e.to_string()).unwrap()
+}
+
+fn json_body(response: &Response<Body>) -> Value {
+    match response.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+impl TestApi {
+    async fn item(&self, id: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    /// Submissions stored for this caller (each test uses its own caller).
+    async fn count_for(&self, caller: &str) -> usize {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("submittedBy = :c")
+                .expression_attribute_values(":c", AttributeValue::S(caller.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            count += page.items().len();
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return count;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn intake_fixture_is_stored_with_typed_attributes_and_read_back() {
+    let t = test_api().await;
+    let caller = unique("caller");
+    let response = t
+        .api
+        .handle(submit_event(
+            &caller,
+            None,
+            &json!({"patientName": "Jane Example", "age": 42, "hasAllergy": true}),
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let id = json_body(&response)["id"].as_str().unwrap().to_owned();
+
+    let item = t.item(&id).await.expect("the submission is stored");
+    assert_eq!(item["kind"], AttributeValue::S("intake".into()));
+    assert_eq!(item["submittedBy"], AttributeValue::S(caller.clone()));
+    assert_eq!(item["schemaVersion"], AttributeValue::N("1".into()));
+    assert_eq!(item["requestId"], AttributeValue::S("http-api-request-0001".into()));
+    let AttributeValue::M(answers) = &item["answers"] else {
+        panic!("answers must be a map: {:?}", item["answers"])
+    };
+    assert_eq!(answers["age"], AttributeValue::N("42".into()));
+    assert_eq!(answers["hasAllergy"], AttributeValue::Bool(true));
+
+    let mut get = event("http-api-get-intake.json");
+    let path = format!("/questionnaires/intake/{id}");
+    get["rawPath"] = json!(path);
+    get["requestContext"]["http"]["path"] = json!(path);
+    let fetched = t
+        .api
+        .handle(lambda_http::request::from_str(&get.to_string()).unwrap())
+        .await;
+    assert_eq!(fetched.status(), StatusCode::OK);
+    let view = json_body(&fetched);
+    assert_eq!(
+        view["answers"],
+        json!({"patientName": "Jane Example", "age": 42, "hasAllergy": true})
+    );
+    assert_eq!(view["submittedBy"], json!(caller));
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_without_a_second_item_and_conflicts_on_other_answers() {
+    let t = test_api().await;
+    let caller = unique("caller");
+    let body = json!({"patientName": "A", "age": 30, "hasAllergy": false});
+    let first = t.api.handle(submit_event(&caller, Some("visit-1"), &body)).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let replay = t.api.handle(submit_event(&caller, Some("visit-1"), &body)).await;
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(json_body(&replay), json_body(&first));
+    assert_eq!(t.count_for(&caller).await, 1);
+
+    let other = json!({"patientName": "A", "age": 31, "hasAllergy": false});
+    let conflict = t.api.handle(submit_event(&caller, Some("visit-1"), &other)).await;
+    assert_eq!(conflict.status(), StatusCode::CONFLICT);
+    assert_eq!(t.count_for(&caller).await, 1);
+
+    // Keys are scoped per caller: another caller may use the same key.
+    let someone_else = unique("caller");
+    let theirs = t.api.handle(submit_event(&someone_else, Some("visit-1"), &body)).await;
+    assert_eq!(theirs.status(), StatusCode::CREATED);
+    assert_ne!(json_body(&theirs)["id"], json_body(&first)["id"]);
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_key_store_exactly_one_submission() {
+    let t = test_api().await;
+    let caller = unique("caller");
+    let body = json!({"patientName": "A", "age": 30, "hasAllergy": false});
+    let responses =
+        futures::future::join_all((0..8).map(|_| t.api.handle(submit_event(&caller, Some("k"), &body)))).await;
+    let ids: Vec<Value> = responses
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.body());
+            json_body(r)["id"].clone()
+        })
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(t.count_for(&caller).await, 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_backend_answers_503_never_201() {
+    // A port on loopback where nothing listens: every DynamoDB call fails to connect.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    // An endpoint on the client's own configuration wins over AWS_ENDPOINT_URL from the environment.
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&local_aws().await)
+            .endpoint_url(endpoint)
+            .build(),
+    );
+    let config = ApiConfig::from_env(&Env::process()).unwrap();
+    let api = SubmissionApi::new(DynamoSubmissionStore::new(dynamodb, env("SUBMISSIONS_TABLE")), config);
+    let response = api
+        .handle(submit_event(
+            &unique("caller"),
+            Some("k"),
+            &json!({"patientName": "A", "age": 30, "hasAllergy": false}),
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json_body(&response)["code"], "store_unavailable");
+}
