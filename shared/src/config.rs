@@ -92,6 +92,43 @@ impl ApiConfig {
     }
 }
 
+/// Settings of the CSV import function.
+#[derive(Debug, Clone)]
+pub struct ImportConfig {
+    /// Table of clinical observations (`OBSERVATIONS_TABLE`).
+    pub observations_table: String,
+    /// Table of questionnaire submissions, shared with the API (`SUBMISSIONS_TABLE`).
+    pub submissions_table: String,
+    /// Table of import-job records (`IMPORT_JOBS_TABLE`).
+    pub import_jobs_table: String,
+    /// Concurrent write tasks per file (`IMPORT_CONCURRENCY`, default 8).
+    pub concurrency: usize,
+    /// Time kept free before the invocation deadline for stopping and writing reports
+    /// (`DEADLINE_SAFETY_MARGIN_MS`, default 5000).
+    pub safety_margin: Duration,
+    /// Time budget used when the invocation deadline is missing or implausible (`FALLBACK_TIME_BUDGET_SECONDS`,
+    /// default 60).
+    pub fallback_budget: Duration,
+    /// Attempts per batch before its rows are reported as failed (`MAX_WRITE_ATTEMPTS`, default 8).
+    pub max_write_attempts: u32,
+}
+
+impl ImportConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            observations_table: env.required("OBSERVATIONS_TABLE")?,
+            submissions_table: env.required("SUBMISSIONS_TABLE")?,
+            import_jobs_table: env.required("IMPORT_JOBS_TABLE")?,
+            concurrency: env.parsed_or("IMPORT_CONCURRENCY", 8, |n| (1..=64).contains(n))?,
+            safety_margin: Duration::from_millis(
+                env.parsed_or("DEADLINE_SAFETY_MARGIN_MS", 5_000, |ms| (100..=300_000).contains(ms))?,
+            ),
+            fallback_budget: env.seconds_or("FALLBACK_TIME_BUDGET_SECONDS", 60, |s| (1..=900).contains(s))?,
+            max_write_attempts: env.parsed_or("MAX_WRITE_ATTEMPTS", 8, |n| (1..=20).contains(n))?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +151,22 @@ mod tests {
     fn missing_table_names_the_variable() {
         let err = ApiConfig::from_env(&env(&[])).unwrap_err();
         assert!(err.to_string().contains("SUBMISSIONS_TABLE"), "{err}");
+    }
+
+    #[test]
+    fn import_config_defaults_and_limits() {
+        let tables = [
+            ("OBSERVATIONS_TABLE", "o"),
+            ("SUBMISSIONS_TABLE", "s"),
+            ("IMPORT_JOBS_TABLE", "j"),
+        ];
+        let config = ImportConfig::from_env(&env(&tables)).unwrap();
+        assert_eq!(config.concurrency, 8);
+        assert_eq!(config.safety_margin, Duration::from_secs(5));
+        assert_eq!(config.fallback_budget, Duration::from_secs(60));
+        let mut too_many = tables.to_vec();
+        too_many.push(("IMPORT_CONCURRENCY", "0"));
+        assert!(ImportConfig::from_env(&env(&too_many)).is_err());
     }
 
     #[test]

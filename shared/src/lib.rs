@@ -5,6 +5,8 @@
 pub mod api;
 pub mod aws;
 pub mod config;
+pub mod import;
+pub mod provenance;
 pub mod questionnaire;
 pub mod store;
 pub mod telemetry;

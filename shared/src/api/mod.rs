@@ -97,6 +97,7 @@ impl<S: SubmissionStore> SubmissionApi<S> {
             request_id: request_id.to_owned(),
             submitted_by,
             answers,
+            provenance: None,
         };
         match self
             .store

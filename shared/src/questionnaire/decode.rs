@@ -39,6 +39,20 @@ pub enum ViolationCode {
     InvalidJson,
     /// Text with control characters (NUL, line breaks, escapes), which no single-line answer contains.
     ControlCharacter,
+    /// An identifier with spaces before or after it.
+    SurroundingSpace,
+    /// Text that does not follow its format (e.g. a timestamp that is not RFC 3339).
+    InvalidFormat,
+    /// A timestamp after the moment of the import.
+    InFuture,
+    /// A CSV row whose bytes are not UTF-8.
+    InvalidUtf8,
+    /// A CSV row with more or fewer fields than the header.
+    FieldCount,
+    /// A valid row that could not be written after all retries.
+    WriteFailed,
+    /// A row whose processing failed unexpectedly; the row is reported, the import goes on.
+    InternalError,
 }
 
 impl ViolationCode {
@@ -53,6 +67,13 @@ impl ViolationCode {
             Self::TooManyItems => "too_many_items",
             Self::InvalidJson => "invalid_json",
             Self::ControlCharacter => "control_character",
+            Self::SurroundingSpace => "surrounding_space",
+            Self::InvalidFormat => "invalid_format",
+            Self::InFuture => "in_future",
+            Self::InvalidUtf8 => "invalid_utf8",
+            Self::FieldCount => "field_count",
+            Self::WriteFailed => "write_failed",
+            Self::InternalError => "internal_error",
         }
     }
 }

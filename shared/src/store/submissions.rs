@@ -26,6 +26,9 @@ pub struct SubmissionRecord {
     pub submitted_by: Option<String>,
     /// The answers as the questionnaire type serialises them (normalised, validated).
     pub answers: Value,
+    /// For submissions imported from a CSV file: the file and line they came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 impl SubmissionRecord {

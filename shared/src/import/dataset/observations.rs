@@ -1,0 +1,299 @@
+//! `imports/observations/…csv`: clinical observations in long format, one value per row.
+
+use super::{Dataset, Header, Row, RowContext, WriteItem};
+use crate::config::ImportConfig;
+use crate::provenance::Provenance;
+use crate::questionnaire::{Violation, ViolationCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+const IDENTIFIERS: [&str; 6] = ["study_id", "site_id", "subject_id", "visit", "form", "item"];
+const REQUIRED: [&str; 8] = [
+    "study_id",
+    "site_id",
+    "subject_id",
+    "visit",
+    "form",
+    "item",
+    "value",
+    "collected_at",
+];
+const OPTIONAL: [&str; 1] = ["unit"];
+const MAX_IDENTIFIER: usize = 128;
+const MAX_VALUE: usize = 4_000;
+
+/// `#` separates key parts and `%` escapes; both are escaped inside a part so keys stay unambiguous.
+const KEY_PART: &AsciiSet = &CONTROLS.add(b'#').add(b'%');
+
+pub struct Observations {
+    table: String,
+}
+
+impl Observations {
+    pub fn for_key(_rest: &str, config: &ImportConfig) -> Result<Box<dyn Dataset>, String> {
+        Ok(Box::new(Self {
+            table: config.observations_table.clone(),
+        }))
+    }
+}
+
+/// The stored item. `pk`/`sk` are deterministic, so importing the same row twice overwrites it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ObservationItem<'a> {
+    /// `study_id#subject_id`: all observations of one subject in one partition.
+    pk: String,
+    /// `visit#form#item`.
+    sk: String,
+    study_id: &'a str,
+    site_id: &'a str,
+    subject_id: &'a str,
+    visit: &'a str,
+    form: &'a str,
+    item: &'a str,
+    value: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a str>,
+    /// As written in the file (validated RFC 3339; the original offset is kept).
+    collected_at: &'a str,
+    imported_at: String,
+    provenance: &'a Provenance,
+}
+
+fn key(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| utf8_percent_encode(p, KEY_PART).to_string())
+        .collect::<Vec<_>>()
+        .join("#")
+}
+
+impl Dataset for Observations {
+    fn name(&self) -> String {
+        "observations".into()
+    }
+
+    fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn check_header(&self, header: &Header) -> Result<(), String> {
+        header.expect(&REQUIRED, &OPTIONAL)
+    }
+
+    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Violation>> {
+        let mut violations = Vec::new();
+        let mut report = |column: &str, code, message: String| {
+            violations.push(Violation {
+                path: column.to_owned(),
+                code,
+                message,
+            })
+        };
+        let cell = |column: &str| row.get(column).unwrap_or("");
+
+        for column in IDENTIFIERS {
+            let value = cell(column);
+            if value.is_empty() {
+                report(column, ViolationCode::Missing, "is required".into());
+            } else if value.trim() != value {
+                report(
+                    column,
+                    ViolationCode::SurroundingSpace,
+                    "must not start or end with spaces".into(),
+                );
+            } else if value.chars().any(char::is_control) {
+                report(
+                    column,
+                    ViolationCode::ControlCharacter,
+                    "must not contain control characters".into(),
+                );
+            } else if value.chars().count() > MAX_IDENTIFIER {
+                report(
+                    column,
+                    ViolationCode::TooLong,
+                    format!("must have at most {MAX_IDENTIFIER} characters"),
+                );
+            }
+        }
+        let value = cell("value");
+        if value.trim().is_empty() {
+            report("value", ViolationCode::Missing, "is required".into());
+        } else if value.chars().count() > MAX_VALUE {
+            report(
+                "value",
+                ViolationCode::TooLong,
+                format!("must have at most {MAX_VALUE} characters"),
+            );
+        }
+        let unit = row.get("unit").filter(|u| !u.trim().is_empty());
+        if unit.is_some_and(|u| u.chars().count() > MAX_IDENTIFIER) {
+            report(
+                "unit",
+                ViolationCode::TooLong,
+                format!("must have at most {MAX_IDENTIFIER} characters"),
+            );
+        }
+        let collected_at = cell("collected_at");
+        if collected_at.is_empty() {
+            report("collected_at", ViolationCode::Missing, "is required".into());
+        } else {
+            match OffsetDateTime::parse(collected_at, &Rfc3339) {
+                Err(_) => report(
+                    "collected_at",
+                    ViolationCode::InvalidFormat,
+                    "must be an RFC 3339 timestamp such as 2026-03-01T09:30:00Z".into(),
+                ),
+                Ok(t) if t > at.now => report(
+                    "collected_at",
+                    ViolationCode::InFuture,
+                    "is later than the time of the import".into(),
+                ),
+                Ok(_) => {}
+            }
+        }
+        if !violations.is_empty() {
+            return Err(violations);
+        }
+
+        let item = ObservationItem {
+            pk: key(&[cell("study_id"), cell("subject_id")]),
+            sk: key(&[cell("visit"), cell("form"), cell("item")]),
+            study_id: cell("study_id"),
+            site_id: cell("site_id"),
+            subject_id: cell("subject_id"),
+            visit: cell("visit"),
+            form: cell("form"),
+            item: cell("item"),
+            value,
+            unit,
+            collected_at,
+            imported_at: crate::time::rfc3339_millis(at.now),
+            provenance: at.provenance,
+        };
+        let key = format!("{}\u{0}{}", item.pk, item.sk);
+        let item = serde_dynamo::to_item(&item).map_err(|e| {
+            vec![Violation {
+                path: String::new(),
+                code: ViolationCode::InternalError,
+                message: format!("the row could not be encoded: {e}"),
+            }]
+        })?;
+        Ok(WriteItem { key, item })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn decode(pairs: &[(&str, &str)]) -> Result<WriteItem, Vec<(String, ViolationCode)>> {
+        let header = Header::new(pairs.iter().map(|(k, _)| k.to_string()).collect()).unwrap();
+        let cells: Vec<&str> = pairs.iter().map(|(_, v)| *v).collect();
+        let provenance = Provenance {
+            bucket: "b".into(),
+            key: "imports/observations/x.csv".into(),
+            version_id: None,
+            etag: Some("e".into()),
+            line: 2,
+            import_id: "i".into(),
+        };
+        let at = RowContext {
+            provenance: &provenance,
+            request_id: "r",
+            uploader: None,
+            now: datetime!(2026-11-27 12:00 UTC),
+            object_time: datetime!(2026-11-27 11:00 UTC),
+        };
+        let dataset = Observations { table: "t".into() };
+        dataset
+            .decode(&Row::new(&header, &cells), &at)
+            .map_err(|v| v.into_iter().map(|v| (v.path, v.code)).collect())
+    }
+
+    fn row() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("study_id", "ST-1"),
+            ("site_id", "S01"),
+            ("subject_id", "SUBJ-001"),
+            ("visit", "V1"),
+            ("form", "VITALS"),
+            ("item", "SYSBP"),
+            ("value", "120"),
+            ("unit", "mmHg"),
+            ("collected_at", "2026-03-01T09:30:00+01:00"),
+        ]
+    }
+
+    fn with(column: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+        row()
+            .into_iter()
+            .map(|(k, v)| (k, if k == column { value } else { v }))
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_row_gets_a_deterministic_key_and_its_provenance() {
+        let item = decode(&row()).unwrap();
+        assert_eq!(item.item["pk"].as_s().unwrap(), "ST-1#SUBJ-001");
+        assert_eq!(item.item["sk"].as_s().unwrap(), "V1#VITALS#SYSBP");
+        assert_eq!(item, decode(&row()).unwrap());
+        let provenance = item.item["provenance"].as_m().unwrap();
+        assert_eq!(provenance["line"].as_n().unwrap(), "2");
+        // site and value are not part of the key: a corrected value overwrites.
+        assert_eq!(decode(&with("value", "125")).unwrap().key, item.key);
+        assert_eq!(decode(&with("site_id", "S02")).unwrap().key, item.key);
+    }
+
+    #[test]
+    fn separators_inside_identifiers_cannot_make_two_keys_equal() {
+        let a = decode(&with("visit", "V1#X")).unwrap();
+        let b = decode(&with("form", "X#VITALS")).unwrap();
+        assert_ne!(a.key, b.key);
+    }
+
+    #[test]
+    fn unit_is_optional() {
+        let without: Vec<_> = row().into_iter().filter(|(k, _)| *k != "unit").collect();
+        assert!(!decode(&without).unwrap().item.contains_key("unit"));
+        assert!(!decode(&with("unit", "")).unwrap().item.contains_key("unit"));
+    }
+
+    #[test]
+    fn every_rule_reports_its_column_and_code() {
+        let cases = [
+            ("subject_id", "", ViolationCode::Missing),
+            ("subject_id", " SUBJ-001", ViolationCode::SurroundingSpace),
+            ("visit", "V1 ", ViolationCode::SurroundingSpace),
+            ("form", "VI\tTALS", ViolationCode::ControlCharacter),
+            ("value", " ", ViolationCode::Missing),
+            ("collected_at", "", ViolationCode::Missing),
+            ("collected_at", "2026-03-01 09:30", ViolationCode::InvalidFormat),
+            ("collected_at", "2026-11-27T12:00:01Z", ViolationCode::InFuture),
+        ];
+        for (column, value, code) in cases {
+            assert_eq!(
+                decode(&with(column, value)).unwrap_err(),
+                vec![(column.to_owned(), code)],
+                "{column}={value:?}"
+            );
+        }
+        assert!(
+            decode(&with("collected_at", "2026-11-27T12:00:00Z")).is_ok(),
+            "now itself is not the future"
+        );
+    }
+
+    #[test]
+    fn all_violations_of_a_row_are_reported() {
+        let errs = decode(&[("study_id", ""), ("site_id", " x"), ("subject_id", "s")]).unwrap_err();
+        let columns: Vec<&str> = errs.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(
+            columns,
+            ["study_id", "site_id", "visit", "form", "item", "value", "collected_at"]
+        );
+    }
+}

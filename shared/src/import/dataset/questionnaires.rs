@@ -1,0 +1,242 @@
+//! `imports/questionnaires/<kind>/…csv`: paper questionnaires typed in later. Each row becomes the same typed
+//! questionnaire as a submission to the HTTP API, checked by the same rules; nested lists travel as JSON cells.
+
+use super::{Dataset, Header, Row, RowContext, WriteItem};
+use crate::config::ImportConfig;
+use crate::questionnaire::{self, AcceptError, Kind, Source, Violation, ViolationCode};
+use crate::store::SubmissionRecord;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub struct QuestionnaireRows {
+    kind: &'static dyn Kind,
+    table: String,
+}
+
+impl QuestionnaireRows {
+    pub fn for_key(rest: &str, config: &ImportConfig) -> Result<Box<dyn Dataset>, String> {
+        let kind_name = rest.split('/').next().unwrap_or("");
+        let kind = questionnaire::find(kind_name).ok_or_else(|| {
+            let known: Vec<&str> = questionnaire::names().collect();
+            format!(
+                "unknown questionnaire kind {kind_name:?} in the key; known kinds: {}",
+                known.join(", ")
+            )
+        })?;
+        Ok(Box::new(Self {
+            kind,
+            table: config.submissions_table.clone(),
+        }))
+    }
+
+    fn violations_for(&self, object: Map<String, Value>) -> Vec<Violation> {
+        match self.kind.accept(&Value::Object(object), Source::Text) {
+            Err(AcceptError::Invalid(v)) => v,
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A ULID whose time part is the object's modification time and whose random part is derived from the file and
+/// line: a redelivered event or a resumed import writes the same ids again instead of duplicating submissions.
+fn deterministic_id(at: &RowContext<'_>) -> String {
+    let p = at.provenance;
+    let digest = Sha256::new()
+        .chain_update(p.bucket.as_bytes())
+        .chain_update([0])
+        .chain_update(p.key.as_bytes())
+        .chain_update([0])
+        .chain_update(p.line.to_be_bytes())
+        .finalize();
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&digest[..10]);
+    let millis = (at.object_time.unix_timestamp_nanos() / 1_000_000).clamp(0, (1 << 48) - 1) as u64;
+    ulid::Ulid::from_parts(millis, u128::from_be_bytes(random)).to_string()
+}
+
+impl Dataset for QuestionnaireRows {
+    fn name(&self) -> String {
+        format!("questionnaires/{}", self.kind.name())
+    }
+
+    fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The questionnaire type is the only definition of its fields: the header is checked by decoding a probe row
+    /// whose cells are all empty (so absent) and reading which columns the type calls unknown or missing.
+    fn check_header(&self, header: &Header) -> Result<(), String> {
+        let probe: Map<String, Value> = header.names().iter().map(|n| (n.clone(), Value::from(""))).collect();
+        let violations = self.violations_for(probe);
+        let columns = |code| {
+            violations
+                .iter()
+                .filter(|v| v.code == code)
+                .map(|v| v.path.trim_start_matches('/').to_owned())
+                .collect::<Vec<_>>()
+        };
+        // Every probe cell is empty, so present columns read as missing too: only absent ones count.
+        let unknown = columns(ViolationCode::UnknownField);
+        let missing: Vec<String> = columns(ViolationCode::Missing)
+            .into_iter()
+            .filter(|c| !header.names().contains(c))
+            .collect();
+        let mut problems = Vec::new();
+        if !missing.is_empty() {
+            problems.push(format!("missing required column(s): {}", missing.join(", ")));
+        }
+        if !unknown.is_empty() {
+            problems.push(format!("unknown column(s): {}", unknown.join(", ")));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} for questionnaire kind {}",
+                problems.join("; "),
+                self.kind.name()
+            ))
+        }
+    }
+
+    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Violation>> {
+        let object: Map<String, Value> = row.iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect();
+        let answers = self
+            .kind
+            .accept(&Value::Object(object), Source::Text)
+            .map_err(|e| match e {
+                AcceptError::Invalid(violations) => violations,
+                AcceptError::Encode(e) => vec![Violation {
+                    path: String::new(),
+                    code: ViolationCode::InternalError,
+                    message: format!("the answers could not be encoded: {e}"),
+                }],
+            })?;
+        let id = deterministic_id(at);
+        let record = SubmissionRecord {
+            id: id.clone(),
+            kind: self.kind.name().to_owned(),
+            received_at: crate::time::rfc3339_millis(at.now),
+            schema_version: self.kind.schema_version(),
+            request_id: at.request_id.to_owned(),
+            submitted_by: at.uploader.map(str::to_owned),
+            answers,
+            provenance: Some(at.provenance.clone()),
+        };
+        let item = serde_dynamo::to_item(&record).map_err(|e| {
+            vec![Violation {
+                path: String::new(),
+                code: ViolationCode::InternalError,
+                message: format!("the row could not be encoded: {e}"),
+            }]
+        })?;
+        Ok(WriteItem { key: id, item })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provenance::Provenance;
+    use time::macros::datetime;
+
+    fn config() -> ImportConfig {
+        ImportConfig {
+            observations_table: "o".into(),
+            submissions_table: "s".into(),
+            import_jobs_table: "j".into(),
+            concurrency: 1,
+            safety_margin: std::time::Duration::from_secs(1),
+            fallback_budget: std::time::Duration::from_secs(1),
+            max_write_attempts: 1,
+        }
+    }
+
+    fn header(names: &[&str]) -> Header {
+        Header::new(names.iter().map(|s| s.to_string()).collect()).unwrap()
+    }
+
+    fn provenance(line: u64) -> Provenance {
+        Provenance {
+            bucket: "b".into(),
+            key: "imports/questionnaires/daily-pain/x.csv".into(),
+            version_id: None,
+            etag: None,
+            line,
+            import_id: "i".into(),
+        }
+    }
+
+    fn decode(kind: &str, names: &[&str], cells: &[&str], line: u64) -> Result<WriteItem, Vec<Violation>> {
+        let dataset = QuestionnaireRows::for_key(&format!("{kind}/x.csv"), &config()).unwrap();
+        let header = header(names);
+        let provenance = provenance(line);
+        let at = RowContext {
+            provenance: &provenance,
+            request_id: "r",
+            uploader: Some("AWS:uploader"),
+            now: datetime!(2026-11-27 12:00 UTC),
+            object_time: datetime!(2026-11-27 11:00 UTC),
+        };
+        dataset.decode(&Row::new(&header, cells), &at)
+    }
+
+    #[test]
+    fn unknown_kind_in_the_key_names_the_known_kinds() {
+        let err = QuestionnaireRows::for_key("weekly-mood/x.csv", &config())
+            .err()
+            .unwrap();
+        assert!(err.contains("intake") && err.contains("daily-pain"), "{err}");
+    }
+
+    #[test]
+    fn header_check_comes_from_the_questionnaire_type() {
+        let dataset = QuestionnaireRows::for_key("daily-pain/x.csv", &config()).unwrap();
+        assert!(dataset.check_header(&header(&["painLevel"])).is_ok());
+        assert!(dataset.check_header(&header(&["medicationLogs", "painLevel"])).is_ok());
+        let err = dataset.check_header(&header(&["medicationLogs", "mood"])).unwrap_err();
+        assert!(err.contains("missing required column(s): painLevel"), "{err}");
+        assert!(err.contains("unknown column(s): mood"), "{err}");
+    }
+
+    #[test]
+    fn rows_are_typed_like_api_submissions_with_provenance() {
+        let item = decode(
+            "daily-pain",
+            &["painLevel", "medicationLogs"],
+            &["7", r#"[{"drugName":"Ibuprofen","dosage":"400 mg"}]"#],
+            3,
+        )
+        .unwrap();
+        let record: SubmissionRecord = serde_dynamo::from_item(item.item).unwrap();
+        assert_eq!(record.answers["painLevel"], 7);
+        assert_eq!(record.answers["medicationLogs"][0]["dosage"], "400 mg");
+        assert_eq!(record.submitted_by.as_deref(), Some("AWS:uploader"));
+        assert_eq!(record.provenance.unwrap().line, 3);
+        assert_eq!(
+            ulid::Ulid::from_string(&record.id).unwrap().timestamp_ms(),
+            1_795_777_200_000
+        );
+    }
+
+    #[test]
+    fn ids_are_stable_per_line_and_differ_between_lines() {
+        let a = decode("daily-pain", &["painLevel"], &["7"], 2).unwrap();
+        assert_eq!(a.key, decode("daily-pain", &["painLevel"], &["7"], 2).unwrap().key);
+        assert_ne!(a.key, decode("daily-pain", &["painLevel"], &["7"], 3).unwrap().key);
+    }
+
+    #[test]
+    fn the_api_rules_apply_to_cells() {
+        let errs = decode("intake", &["patientName", "age", "hasAllergy"], &["", "0", "maybe"], 2).unwrap_err();
+        let found: Vec<(&str, ViolationCode)> = errs.iter().map(|v| (v.path.as_str(), v.code)).collect();
+        assert_eq!(
+            found,
+            [
+                ("/patientName", ViolationCode::Missing),
+                ("/age", ViolationCode::OutOfRange),
+                ("/hasAllergy", ViolationCode::WrongType)
+            ]
+        );
+    }
+}
