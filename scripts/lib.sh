@@ -85,10 +85,12 @@ start_aws() {
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   wait_until moto "$LAST_SERVICE" 60 curl -fsS "$AWS_ENDPOINT_URL/moto-api/data.json"
   log "local AWS API on $AWS_ENDPOINT_URL; creating the resources of template.yaml"
-  "$VENV/bin/python" "$ROOT/scripts/local_stack.py" provision "$STATE/functions.env"
+  "$VENV/bin/python" "$ROOT/scripts/local_stack.py" provision "$STATE/functions.env" "$STATE/resources.env"
   set -a
   # shellcheck disable=SC1091
   . "$STATE/functions.env"
+  # shellcheck disable=SC1091
+  . "$STATE/resources.env"
   set +a
 }
 

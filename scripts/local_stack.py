@@ -3,9 +3,12 @@
 template.yaml is the one definition of the resources: this reads it, so local set-up never repeats a key schema.
 CloudFormation property names match the DynamoDB and S3 API parameters, so the properties are passed through.
 
-    python local_stack.py provision ENV_FILE   # create everything, write KEY=VALUE lines for the functions
+    python local_stack.py provision ENV_FILE [RESOURCES_FILE]
+        # create everything; write the functions' variables (and RESOURCE_<LogicalId>=<name> lines)
     python local_stack.py show-item TABLE KEY=VALUE   # print one item as JSON
     python local_stack.py show-object BUCKET KEY      # print one object
+    python local_stack.py upload BUCKET KEY FILE      # upload a file
+    python local_stack.py bucket-name LOGICAL_ID      # the local name of a bucket of the template
 """
 
 import json
@@ -93,7 +96,7 @@ def _sub_names(text):
     return re.findall(r"\$\{([A-Za-z0-9:]+)\}", text)
 
 
-def provision(env_file):
+def provision(env_file, resources_file=None):
     template = load_template()
     r = Resolver(template)
     dynamodb = boto3.client("dynamodb")
@@ -115,7 +118,18 @@ def provision(env_file):
             name = r.physical_name(logical_id)
             if name not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
                 s3.create_bucket(Bucket=name)
+            versioning = props.get("VersioningConfiguration")
+            if versioning:
+                s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=versioning)
             print(f"bucket {name}  ({logical_id})")
+
+    if resources_file:
+        names = {
+            f"RESOURCE_{logical_id}": r.physical_name(logical_id)
+            for logical_id, res in r.resources.items()
+            if res["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket")
+        }
+        Path(resources_file).write_text("".join(f"{k}={v}\n" for k, v in sorted(names.items())))
 
     env = {}
     globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
@@ -133,6 +147,16 @@ def show_item(table, key_arg):
     print(json.dumps(item.get("Item"), indent=2, sort_keys=True))
 
 
+def upload(bucket, key, path):
+    s3 = boto3.client("s3")
+    s3.upload_file(path, bucket, key)
+    print(f"uploaded {path} to s3://{bucket}/{key}")
+
+
+def bucket_name(logical_id):
+    print(Resolver(load_template()).physical_name(logical_id))
+
+
 def show_object(bucket, key):
     body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     sys.stdout.write(body.decode("utf-8", errors="replace"))
@@ -140,4 +164,11 @@ def show_object(bucket, key):
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"provision": provision, "show-item": show_item, "show-object": show_object}[command](*args)
+    commands = {
+        "provision": provision,
+        "show-item": show_item,
+        "show-object": show_object,
+        "upload": upload,
+        "bucket-name": bucket_name,
+    }
+    commands[command](*args)

@@ -111,6 +111,12 @@ impl<S: BatchSink> ImportService<S> {
         stop
     }
 
+    /// The Lambda handler: stop time from the invocation's deadline, then [`Self::handle`].
+    pub async fn invoke(&self, event: lambda_runtime::LambdaEvent<S3Event>) -> Result<ImportResponse, ImportError> {
+        let stop = self.stop_at(event.context.deadline);
+        self.handle(&event.payload, &event.context.request_id, stop).await
+    }
+
     /// Imports every object the event names, one after another, all within the invocation's time.
     pub async fn handle(&self, event: &S3Event, request_id: &str, stop: StopAt) -> Result<ImportResponse, ImportError> {
         let mut response = ImportResponse {
