@@ -26,6 +26,7 @@ pub enum Planned {
     Import(ObjectRef),
     /// Not for this function (another event type, prefix or suffix); logged and skipped.
     Ignore {
+        key: String,
         reason: String,
     },
     /// A record that names an object but cannot be read (bad key encoding, no bucket): reported.
@@ -53,6 +54,7 @@ fn plan_record(record: &S3EventRecord) -> Planned {
     let raw_key = record.s3.object.key.as_deref().unwrap_or("");
     if !event_name.starts_with("ObjectCreated:") {
         return Planned::Ignore {
+            key: raw_key.to_owned(),
             reason: format!("event {event_name:?} is not an ObjectCreated event"),
         };
     }
@@ -67,6 +69,7 @@ fn plan_record(record: &S3EventRecord) -> Planned {
     };
     if !key.starts_with(IMPORT_PREFIX) || !key.ends_with(IMPORT_SUFFIX) {
         return Planned::Ignore {
+            key,
             reason: format!("key is not under {IMPORT_PREFIX} with suffix {IMPORT_SUFFIX}"),
         };
     }

@@ -128,12 +128,9 @@ impl<S: BatchSink> ImportService<S> {
                 Planned::Import(object) => response
                     .files
                     .push(self.import_object(&object, request_id, stop).await?),
-                Planned::Ignore { reason } => {
+                Planned::Ignore { key, reason } => {
                     tracing::info!(%reason, "record skipped");
-                    response.skipped.push(Skipped {
-                        key: String::new(),
-                        reason,
-                    });
+                    response.skipped.push(Skipped { key, reason });
                 }
                 Planned::Invalid { key, reason } => {
                     tracing::warn!(%reason, "record cannot be imported");
