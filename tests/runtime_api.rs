@@ -37,10 +37,14 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-/// The binary `name` as built by `cargo build` next to this test's executable.
+/// The binary `name` as built by `cargo build` into the same `target/<profile>` as the running executable (a test
+/// runs from `target/<profile>/deps`, a binary from `target/<profile>`).
 pub fn built_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let exe = std::env::current_exe().expect("executable path");
+    let mut dir = exe.parent().expect("target/<profile>");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("target/<profile>");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),

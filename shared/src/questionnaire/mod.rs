@@ -30,3 +30,6 @@ pub fn decode<Q: Questionnaire>(value: &Value, source: Source) -> Result<Q, Vec<
     let q = object(value, "", &mut d, Q::decode_fields);
     d.finish(q)
 }
+
+#[cfg(test)]
+mod proptests;

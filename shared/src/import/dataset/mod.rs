@@ -113,6 +113,29 @@ impl Header {
     }
 }
 
+/// "missing required column(s): …; unknown column(s): …", each list cut short so that a header with thousands of
+/// stray columns still gives a readable message.
+pub fn column_problems(missing: &[impl AsRef<str>], unknown: &[impl AsRef<str>]) -> String {
+    fn list(names: &[impl AsRef<str>]) -> String {
+        const SHOWN: usize = 10;
+        let mut out: Vec<&str> = names.iter().take(SHOWN).map(AsRef::as_ref).collect();
+        let more = names.len().saturating_sub(SHOWN);
+        let more = format!("and {more} more");
+        if names.len() > SHOWN {
+            out.push(&more);
+        }
+        out.join(", ")
+    }
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!("missing required column(s): {}", list(missing)));
+    }
+    if !unknown.is_empty() {
+        problems.push(format!("unknown column(s): {}", list(unknown)));
+    }
+    problems.join("; ")
+}
+
 /// One data row, its cells already checked to be UTF-8 and as many as the header's columns.
 pub struct Row<'a> {
     header: &'a Header,

@@ -121,6 +121,16 @@ impl Dataset for Observations {
         let value = cell("value");
         if value.trim().is_empty() {
             report("value", ViolationCode::Missing, "is required".into());
+        } else if value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            // Free text may span lines; NUL and other control characters are corruption.
+            report(
+                "value",
+                ViolationCode::ControlCharacter,
+                "must not contain control characters other than tabs and line breaks".into(),
+            );
         } else if value.chars().count() > MAX_VALUE {
             report(
                 "value",
@@ -270,6 +280,7 @@ mod tests {
             ("visit", "V1 ", ViolationCode::SurroundingSpace),
             ("form", "VI\tTALS", ViolationCode::ControlCharacter),
             ("value", " ", ViolationCode::Missing),
+            ("value", "12\u{0}0", ViolationCode::ControlCharacter),
             ("collected_at", "", ViolationCode::Missing),
             ("collected_at", "2026-03-01 09:30", ViolationCode::InvalidFormat),
             ("collected_at", "2026-11-27T12:00:01Z", ViolationCode::InFuture),
