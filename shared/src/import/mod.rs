@@ -177,10 +177,7 @@ impl<S: BatchSink> ImportService<S> {
             Ok(dataset) => dataset,
             Err(message) => {
                 summary.status = FileStatus::Rejected;
-                summary.error = Some(FileError {
-                    code: "unknown_dataset",
-                    message,
-                });
+                summary.error = Some(FileError::new("unknown_dataset", message));
                 return self.finish(summary, &tally).await;
             }
         };
@@ -208,14 +205,14 @@ impl<S: BatchSink> ImportService<S> {
                 let missing = matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_)))
                     || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
                 summary.status = FileStatus::Failed;
-                summary.error = Some(FileError {
-                    code: if missing {
+                summary.error = Some(FileError::new(
+                    if missing {
                         "object_not_found"
                     } else {
                         "object_unreadable"
                     },
-                    message: format!("GetObject failed: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
-                });
+                    format!("GetObject failed: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+                ));
                 return self.finish(summary, &tally).await;
             }
             Ok(Ok(output)) => output,
@@ -262,18 +259,12 @@ impl<S: BatchSink> ImportService<S> {
             }
             ReadEnd::HeaderRejected(message) => {
                 summary.status = FileStatus::Rejected;
-                summary.error = Some(FileError {
-                    code: "invalid_header",
-                    message,
-                });
+                summary.error = Some(FileError::new("invalid_header", message));
             }
             ReadEnd::ReadFailed { next, message } => {
                 summary.status = FileStatus::Failed;
                 summary.resume_from = Some(next);
-                summary.error = Some(FileError {
-                    code: "read_failed",
-                    message,
-                });
+                summary.error = Some(FileError::new("read_failed", message));
             }
         }
         self.finish(summary, &tally).await

@@ -26,6 +26,19 @@ pub struct FileError {
     pub message: String,
 }
 
+impl FileError {
+    /// Longest message kept: the summary is also a DynamoDB item (400 KB at most) and is read by people.
+    const MAX_MESSAGE: usize = 2_000;
+
+    pub fn new(code: &'static str, message: String) -> Self {
+        let message = match message.char_indices().nth(Self::MAX_MESSAGE) {
+            Some((cut, _)) => format!("{}…", &message[..cut]),
+            None => message,
+        };
+        Self { code, message }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportKeys {
@@ -76,6 +89,12 @@ pub fn report_keys(key: &str, import_id: &str) -> ReportKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_error_messages_are_cut() {
+        let error = FileError::new("read_failed", "é".repeat(10_000));
+        assert_eq!(error.message.chars().count(), FileError::MAX_MESSAGE + 1);
+    }
 
     #[test]
     fn reports_are_written_outside_the_import_prefix() {

@@ -81,21 +81,11 @@ impl Dataset for QuestionnaireRows {
             .into_iter()
             .filter(|c| !header.names().contains(c))
             .collect();
-        let mut problems = Vec::new();
-        if !missing.is_empty() {
-            problems.push(format!("missing required column(s): {}", missing.join(", ")));
-        }
-        if !unknown.is_empty() {
-            problems.push(format!("unknown column(s): {}", unknown.join(", ")));
-        }
+        let problems = super::column_problems(&missing, &unknown);
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "{} for questionnaire kind {}",
-                problems.join("; "),
-                self.kind.name()
-            ))
+            Err(format!("{problems} for questionnaire kind {}", self.kind.name()))
         }
     }
 
