@@ -38,6 +38,7 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
+pub mod fault_proxy;
 pub mod runtime_api;
 
 /// The local name of a table or bucket of `template.yaml` (exported by `scripts/test` as `RESOURCE_<LogicalId>`).

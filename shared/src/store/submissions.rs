@@ -4,6 +4,7 @@
 //! GET (which only accepts ULIDs) can never return an idempotency record.
 
 use super::StoreError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
@@ -233,15 +234,29 @@ impl SubmissionStore for DynamoSubmissionStore {
         if let Some(claim) = claim {
             return self.insert_with_claim(record, claim).await;
         }
-        self.client
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(self.encode(record)?))
             .condition_expression("attribute_not_exists(id)")
             .send()
-            .await
-            .map_err(|e| StoreError::backend("PutItem", &self.table, e))?;
-        Ok(Inserted::Created)
+            .await;
+        match result {
+            Ok(_) => Ok(Inserted::Created),
+            // The id is a fresh ULID: an item with it can only be this request's own earlier attempt, written
+            // before its answer was lost and the SDK retried. The submission is stored.
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                tracing::warn!(id = %record.id, "put retried after a lost answer; the first attempt had stored it");
+                Ok(Inserted::Created)
+            }
+            Err(e) => Err(StoreError::backend("PutItem", &self.table, e)),
+        }
     }
 
     async fn get(&self, id: &str) -> Result<Option<SubmissionRecord>, StoreError> {

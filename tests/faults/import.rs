@@ -1,0 +1,86 @@
+//! The import through a proxy that fails 10 % of DynamoDB requests.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use integration_tests::fault_proxy::FaultProxy;
+use integration_tests::import_harness::{only_file, rows, Harness};
+use integration_tests::{count_observations, env, local_aws, observations_csv, resource, s3_event, unique, upload};
+use shared::config::{Env, ImportConfig};
+use shared::import::writer::DynamoSink;
+use shared::import::ImportService;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_under_ten_percent_faults_writes_every_valid_row_exactly_once() {
+    let proxy = FaultProxy::start(&env("AWS_ENDPOINT_URL"), 0.10, 20261127, &[]).await;
+    let sdk = local_aws().await;
+    let faulty = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(&proxy.url)
+            .build(),
+    );
+    let direct = shared::aws::dynamodb(&sdk);
+    let s3 = shared::aws::s3(&sdk);
+    let config = ImportConfig::from_env(&Env::process()).unwrap();
+    let h = Harness {
+        service: ImportService::new(s3.clone(), faulty.clone(), DynamoSink::new(faulty), config),
+        s3,
+        dynamodb: direct.clone(),
+    };
+
+    let study = unique("faults");
+    let valid = 3_000;
+    let mut csv = observations_csv(&study, valid, 10);
+    for i in 0..30 {
+        csv.push_str(&format!("{study},S01,SUBJ-000,V1,LAB,BAD-{i},1,,yesterday\n"));
+    }
+    let key = format!("imports/observations/{study}.csv");
+    upload(&h.s3, &key, csv).await;
+
+    let summary = only_file(&h.invoke(s3_event(&key), Duration::from_secs(300)).await);
+    let stats = &proxy.stats;
+    println!(
+        "requests {} faults {} (throttled {}, 500 {}, reset {}, delayed {}, 500 after writing {})",
+        stats.requests.load(Ordering::SeqCst),
+        stats.faults(),
+        stats.throttled.load(Ordering::SeqCst),
+        stats.server_errors.load(Ordering::SeqCst),
+        stats.resets.load(Ordering::SeqCst),
+        stats.delayed.load(Ordering::SeqCst),
+        stats.failed_after_forwarding.load(Ordering::SeqCst),
+    );
+    assert!(stats.faults() >= 10, "too few faults injected to mean anything");
+    assert_eq!(summary["status"], "completed", "{summary}");
+    assert_eq!(rows(&summary), (valid as u64 + 30, valid as u64, 30, 0));
+
+    // Exactly once: deterministic keys, so the count equals the valid rows, and every value is the file's.
+    assert_eq!(count_observations(&direct, &study, 10).await, valid as u64);
+    for subject in 0..10 {
+        let mut start = None;
+        loop {
+            let page = direct
+                .query()
+                .table_name(resource("ObservationsTable"))
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(format!("{study}#SUBJ-{subject:03}")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            for item in page.items() {
+                let i: usize = item["item"]
+                    .as_s()
+                    .unwrap()
+                    .trim_start_matches("ITEM-")
+                    .parse()
+                    .unwrap();
+                assert_eq!(item["value"].as_s().unwrap(), &(70 + i % 90).to_string());
+                assert_eq!(i % 10, subject);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+    }
+}
