@@ -81,7 +81,7 @@ wait_until() {
 start_aws() {
   local port
   port=$(free_port)
-  start_service moto "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
+  start_service moto "$VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port"
   export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
   wait_until moto "$LAST_SERVICE" 60 curl -fsS "$AWS_ENDPOINT_URL/moto-api/data.json"
   log "local AWS API on $AWS_ENDPOINT_URL; creating the resources of template.yaml"
@@ -105,4 +105,25 @@ start_functions() {
   # Ready when the function itself answers (a problem+json 404 for a path it does not serve).
   wait_until watch "$LAST_SERVICE" 900 \
     bash -c "curl -sS --max-time 5 '$FUNCTION_URL/submit-questionnaire/' | grep -q route_not_found"
+}
+
+# fuzz_api MAX_EXAMPLES MIN_CASES: schemathesis against the running questionnaire function (openapi.json), with the
+# hooks in tests/fuzz; fails on any 5xx or non-conforming answer, or when fewer than MIN_CASES cases ran.
+fuzz_api() {
+  local examples=$1 min_cases=$2 report="$STATE/schemathesis"
+  rm -rf "$report"
+  log "fuzzing the questionnaire API with schemathesis (up to $examples examples per operation)"
+  PYTHONPATH="$ROOT/tests/fuzz" SCHEMATHESIS_HOOKS=hooks "$VENV/bin/st" run "$ROOT/openapi.json" \
+    --url "$FUNCTION_URL/submit-questionnaire" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+    --mode all --phases examples,coverage,fuzzing --max-examples "$examples" --seed 20261127 \
+    --generation-database none --workers 2 --no-color --report json --report-dir "$report"
+  "$VENV/bin/python" - "$report" "$min_cases" <<'PY'
+import glob, json, sys
+report = json.load(open(glob.glob(sys.argv[1] + "/*.json")[0]))
+cases = report["test_cases"]["generated"]
+print(f"schemathesis: {cases} cases, {report['test_cases']['with_failures']} with failures")
+if cases < int(sys.argv[2]):
+    sys.exit(f"only {cases} cases ran; at least {sys.argv[2]} are required")
+PY
 }

@@ -34,6 +34,7 @@ async fn the_binary_answers_before_a_real_deadline_and_stops_writing() {
     let summary = &outcome.body["files"][0];
     assert_eq!(summary["status"], "incomplete", "{summary}");
     assert_eq!(summary["deadline"], "invocation");
+    assert_eq!(summary["writeTasksAliveAfter"], 0);
     let r = &summary["rows"];
     let (total, imported) = (r["total"].as_u64().unwrap(), r["imported"].as_u64().unwrap());
     assert_eq!(

@@ -278,7 +278,12 @@ async fn the_deadline_stops_a_large_import_cleanly_and_everything_adds_up() {
         "returned {:?} after the deadline",
         returned.duration_since(deadline)
     );
-    assert_eq!(alive_after, alive_before, "no task outlives the handler");
+    // The runtime also runs the SDK's pooled connections, which come and go; the import's own count is exact.
+    assert_eq!(summary["writeTasksAliveAfter"], 0, "no write task outlives the handler");
+    assert!(
+        alive_after <= alive_before,
+        "tasks {alive_before} before, {alive_after} after"
+    );
     assert_eq!(summary["status"], "incomplete", "{summary}");
     let (total, imported, _, _) = rows(&summary);
     assert!(imported > 0 && total < 60_000, "{summary}");

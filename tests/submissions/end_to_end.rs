@@ -72,6 +72,18 @@ async fn malformed_requests_of_every_shape_get_a_4xx_never_a_5xx() {
             400,
         ),
         (
+            "intake",
+            br#"{"patientName": "\ud800", "age": 1, "hasAllergy": true}"#.to_vec(),
+            "application/json",
+            400,
+        ),
+        (
+            "daily-pain",
+            format!("{}1{}", "[".repeat(30_000), "]".repeat(30_000)).into_bytes(),
+            "application/json",
+            400,
+        ),
+        (
             "daily-pain",
             br#"{"painLevel": 11, "extra": null}"#.to_vec(),
             "application/json",

@@ -1,6 +1,7 @@
 //! The questionnaire HTTP API: `POST /questionnaires/{kind}` and `GET /questionnaires/{kind}/{id}`.
 
 mod error;
+pub mod openapi;
 mod request;
 mod response;
 
@@ -12,8 +13,8 @@ use crate::questionnaire::{self, AcceptError, Kind, Source};
 use crate::store::{IdempotencyClaim, Inserted, Receipt, SubmissionRecord, SubmissionStore};
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
+use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
@@ -23,17 +24,20 @@ pub struct SubmissionApi<S> {
     config: ApiConfig,
 }
 
-/// The body of `GET /questionnaires/{kind}/{id}`.
-#[derive(Serialize)]
+/// The body of `GET /questionnaires/{kind}/{id}`; `A` is the kind's type (for the OpenAPI document) or its JSON.
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct StoredView<'a> {
-    id: &'a str,
-    kind: &'a str,
-    received_at: &'a str,
-    schema_version: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    submitted_by: Option<&'a str>,
-    answers: Value,
+#[schemars(rename = "Stored{A}")]
+pub struct StoredView<A> {
+    pub id: String,
+    pub kind: String,
+    /// RFC 3339, UTC, milliseconds.
+    pub received_at: String,
+    pub schema_version: u32,
+    /// The `sub` claim of the caller's JWT, when the request was authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
+    pub answers: A,
 }
 
 impl<S: SubmissionStore> SubmissionApi<S> {
@@ -135,11 +139,11 @@ impl<S: SubmissionStore> SubmissionApi<S> {
         Ok(response::json(
             StatusCode::OK,
             &StoredView {
-                id: &record.id,
-                kind: &record.kind,
-                received_at: &record.received_at,
+                id: record.id,
+                kind: record.kind,
+                received_at: record.received_at,
                 schema_version: record.schema_version,
-                submitted_by: record.submitted_by.as_deref(),
+                submitted_by: record.submitted_by,
                 answers,
             },
         ))

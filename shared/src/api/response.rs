@@ -3,18 +3,24 @@
 use crate::questionnaire::Violation;
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// RFC 9457 problem details, with a stable `code` and the per-field `violations`.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem<'a> {
+    /// The HTTP status code.
     pub status: u16,
+    /// Stable machine code, e.g. `validation_failed`, `malformed_json`, `store_unavailable`.
     pub code: &'a str,
     pub title: &'a str,
+    /// What went wrong and what to do next.
     pub detail: String,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    /// Every broken rule (only with `validation_failed`).
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
     pub violations: &'a [Violation],
+    /// Identifies the request in the logs.
     pub request_id: &'a str,
 }
 

@@ -317,6 +317,18 @@ async fn idempotency_key_replays_the_same_body_and_conflicts_on_a_different_one(
 }
 
 #[tokio::test]
+async fn a_non_ascii_idempotency_key_is_400_not_a_crash() {
+    let mut event: Value = serde_json::from_str(HTTP_API_SUBMIT).unwrap();
+    event["headers"]["idempotency-key"] = json!("×ø\u{9b}");
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    assert_problem(
+        &api().handle(request).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_idempotency_key",
+    );
+}
+
+#[tokio::test]
 async fn a_failing_store_answers_503_and_stores_nothing() {
     let api = api();
     api.store().set_unavailable(true);

@@ -169,6 +169,7 @@ impl<S: BatchSink> ImportService<S> {
                 DeadlineSource::Fallback(_) => "fallback",
             },
             peak_writes_in_flight: 0,
+            write_tasks_alive_after: 0,
             reports: report_keys(&object.key, &import_id),
         };
         let tally = Arc::new(Tally::new().map_err(|e| ImportError::report("the rejected-rows file", &object.key, e))?);
@@ -249,6 +250,7 @@ impl<S: BatchSink> ImportService<S> {
             .run(output.body.into_async_read(), dataset.as_ref(), &facts, stop.at, &tally)
             .await;
         summary.peak_writes_in_flight = in_flight.peak();
+        summary.write_tasks_alive_after = in_flight.live_tasks();
         let pending = tally.counts().not_reached > 0;
         match end {
             ReadEnd::Eof if !pending => summary.status = FileStatus::Completed,
@@ -310,6 +312,7 @@ impl<S: BatchSink> ImportService<S> {
             rejected = summary.rows.rejected,
             not_reached = summary.rows.not_reached,
             peak_writes_in_flight = summary.peak_writes_in_flight,
+            write_tasks_alive_after = summary.write_tasks_alive_after,
             error = summary.error.as_ref().map(|e| e.code),
             "import finished"
         );

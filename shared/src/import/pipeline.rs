@@ -4,7 +4,7 @@
 use super::dataset::{Dataset, Header, Row, RowContext};
 use super::lines::{LineCounting, LineIndex};
 use super::tally::{RowPos, Tally};
-use super::writer::{add_to_batch, write_batch, BatchSink, Entry, InFlight, RetryPolicy, BATCH_SIZE};
+use super::writer::{add_to_batch, write_batch, BatchSink, Entry, InFlight, RetryPolicy, TaskGuard, BATCH_SIZE};
 use crate::provenance::Provenance;
 use crate::questionnaire::{Violation, ViolationCode};
 use csv_async::{AsyncReaderBuilder, ByteRecord};
@@ -84,7 +84,9 @@ impl<S: BatchSink> Pipeline<S> {
         for _ in 0..self.concurrency {
             let (tx, rx) = mpsc::channel(QUEUE_PER_TASK);
             queues.push(tx);
+            let alive = self.in_flight.task_started();
             tasks.spawn(write_task(
+                alive,
                 rx,
                 dataset.table().to_owned(),
                 Arc::clone(&self.sink),
@@ -281,7 +283,9 @@ fn decode_record(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn write_task<S: BatchSink>(
+    _alive: TaskGuard,
     mut queue: mpsc::Receiver<Entry>,
     table: String,
     sink: Arc<S>,

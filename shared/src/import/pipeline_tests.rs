@@ -148,6 +148,7 @@ async fn run_with<S: BatchSink>(
     let end = pipeline
         .run(csv, dataset, &facts(), Instant::now() + budget, &tally)
         .await;
+    assert_eq!(in_flight.live_tasks(), 0, "every write task has ended");
     let finished = tally.finish().unwrap();
     let mut report = String::new();
     { finished.report }.read_to_string(&mut report).unwrap();

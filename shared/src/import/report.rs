@@ -72,6 +72,8 @@ pub struct FileSummary {
     /// `invocation` or `fallback` (the invocation's deadline could not be trusted).
     pub deadline: &'static str,
     pub peak_writes_in_flight: usize,
+    /// Write tasks still alive when the import returned: always 0 (none may outlive the handler).
+    pub write_tasks_alive_after: usize,
     pub reports: ReportKeys,
 }
 

@@ -125,16 +125,28 @@ impl RetryPolicy {
     }
 }
 
-/// Writes in flight now and at most, across all write tasks of an import.
+/// Writes in flight now and at most, and write tasks alive, across all write tasks of an import.
 #[derive(Debug, Default)]
 pub struct InFlight {
     now: AtomicUsize,
     peak: AtomicUsize,
+    tasks: AtomicUsize,
 }
 
 impl InFlight {
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
+    }
+
+    /// Write tasks whose future has not been dropped yet (finished, cancelled or aborted tasks are not counted).
+    pub fn live_tasks(&self) -> usize {
+        self.tasks.load(Ordering::SeqCst)
+    }
+
+    /// Counts a task as alive until the returned guard, owned by the task's future, is dropped.
+    pub fn task_started(self: &Arc<Self>) -> TaskGuard {
+        self.tasks.fetch_add(1, Ordering::SeqCst);
+        TaskGuard(Arc::clone(self))
     }
 
     fn enter(self: &Arc<Self>) -> InFlightGuard {
@@ -150,6 +162,15 @@ struct InFlightGuard(Arc<InFlight>);
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Keeps a write task counted as alive while its future exists.
+pub struct TaskGuard(Arc<InFlight>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.tasks.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

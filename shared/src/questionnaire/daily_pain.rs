@@ -2,6 +2,7 @@
 
 use super::decode::{object, Bounded, Decode, Decoder, Fields, List, Text};
 use super::Questionnaire;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -10,16 +11,18 @@ pub type PainLevel = Bounded<1, 10>;
 /// At most 50 medication entries per day.
 pub type MedicationLogs = List<MedicationLog, 50>;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DailyPain {
     pub pain_level: PainLevel,
     /// Absent means "not answered", which is kept apart from an empty list ("took nothing").
+    /// (`null` is not "absent": it is rejected like any other wrong type.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "MedicationLogs")]
     pub medication_logs: Option<MedicationLogs>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MedicationLog {
     pub drug_name: Text<1, 200>,

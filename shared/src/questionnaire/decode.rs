@@ -5,12 +5,14 @@
 //! unknown fields. The same rules decode CSV cells ([`Source::Text`]), where every scalar arrives as text and is
 //! parsed strictly for the field's type.
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 /// One problem with one value, addressed by a JSON pointer (RFC 6901) into the submitted document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Violation {
     pub path: String,
     pub code: ViolationCode,
@@ -18,7 +20,7 @@ pub struct Violation {
 }
 
 /// Stable, machine-readable violation codes; clients may switch on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ViolationCode {
     /// A required field is absent (or, in a CSV cell, empty).
@@ -510,5 +512,58 @@ impl<T: Decode, const MAX: usize> Decode for List<T, MAX> {
             return None;
         }
         items.map(Self)
+    }
+}
+
+// JSON Schemas of the building blocks, for the OpenAPI document. They state the same limits as the decoders above;
+// trimming and the control-character rule are in the descriptions (JSON Schema cannot say "after trimming").
+
+impl<const MIN: usize, const MAX: usize> JsonSchema for Text<MIN, MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        format!("Text_{MIN}_{MAX}").into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": MIN,
+            "maxLength": MAX,
+            "pattern": "\\S",
+            "description": format!(
+                "{MIN} to {MAX} characters after surrounding whitespace is trimmed; no control characters"
+            ),
+        })
+    }
+}
+
+impl<const MIN: i64, const MAX: i64> JsonSchema for Bounded<MIN, MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        format!("Bounded_{MIN}_{MAX}").into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "integer", "minimum": MIN, "maximum": MAX })
+    }
+}
+
+impl<T: JsonSchema, const MAX: usize> JsonSchema for List<T, MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        format!("List_{}_{MAX}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "array", "items": generator.subschema_for::<T>(), "maxItems": MAX })
     }
 }

@@ -2,6 +2,7 @@
 
 use super::decode::{Bounded, Decoder, Fields, Text};
 use super::Questionnaire;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Patient name as written on the form, trimmed, 1–200 characters.
@@ -9,7 +10,7 @@ pub type PatientName = Text<1, 200>;
 /// Age in whole years; zero is a data-entry error, above 150 is implausible.
 pub type Age = Bounded<1, 150>;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Intake {
     pub patient_name: PatientName,

@@ -15,7 +15,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
 /// One questionnaire kind. Implement it for a new type and add the type to the registry's list.
-pub trait Questionnaire: Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Questionnaire: Serialize + DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static {
     /// The `{kind}` path segment and the CSV folder name.
     const KIND: &'static str;
     /// Stored with every submission so readers know which rules applied.

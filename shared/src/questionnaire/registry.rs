@@ -18,6 +18,10 @@ pub trait Kind: Send + Sync {
     fn accept(&self, value: &Value, source: Source) -> Result<Value, AcceptError>;
     /// Reads stored answers back through the type, so a reader never sees data the type would not accept.
     fn read(&self, stored: Value) -> Result<Value, serde_json::Error>;
+    /// The JSON Schema of the answers (a reference into the generator's definitions).
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+    /// The schema of a stored submission of this kind as `GET` returns it.
+    fn stored_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,14 @@ impl<Q: Questionnaire> Kind for Registered<Q> {
 
     fn read(&self, stored: Value) -> Result<Value, serde_json::Error> {
         serde_json::from_value::<Q>(stored).and_then(|typed| serde_json::to_value(&typed))
+    }
+
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<Q>()
+    }
+
+    fn stored_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<crate::api::StoredView<Q>>()
     }
 }
 

@@ -43,7 +43,7 @@ impl SubmissionRecord {
 }
 
 /// What a client gets back for an accepted submission (and again for a replayed one).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Receipt {
     pub id: String,
