@@ -33,6 +33,44 @@ pub fn event(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
+/// The HTTP API fixture `events/http-api-submit-intake.json` from this caller (JWT `sub`), with or without an
+/// `Idempotency-Key`, carrying `body`.
+pub fn submit_intake(caller: &str, key: Option<&str>, body: &Value) -> lambda_http::Request {
+    let mut e = event("http-api-submit-intake.json");
+    e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = caller.into();
+    let headers = e["headers"].as_object_mut().expect("fixture headers");
+    match key {
+        Some(key) => headers.insert("idempotency-key".into(), key.into()),
+        None => headers.remove("idempotency-key"),
+    };
+    e["body"] = body.to_string().into();
+    lambda_http::request::from_str(&e.to_string()).expect("the fixture is an API Gateway event")
+}
+
+/// The JSON body of a handler response.
+pub fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> Value {
+    match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("a JSON body"),
+        other => panic!("expected a text body, got {other:?}"),
+    }
+}
+
+/// One observation item as JSON, if stored.
+pub async fn observation(dynamodb: &aws_sdk_dynamodb::Client, pk: &str, sk: &str) -> Option<Value> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let item = dynamodb
+        .get_item()
+        .table_name(resource("ObservationsTable"))
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem on the observations table")
+        .item?;
+    Some(serde_dynamo::from_item(item).expect("an observation item"))
+}
+
 /// A unique suffix so that concurrent tests never share items.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())

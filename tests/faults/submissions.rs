@@ -1,9 +1,8 @@
 //! The questionnaire API with a DynamoDB that fails: 503 (retryable), never a 201 without the stored item.
 
 use integration_tests::fault_proxy::{Fault, FaultProxy};
-use integration_tests::{env, event, local_aws, unique};
+use integration_tests::{env, local_aws, response_json, submit_intake, unique};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
 use shared::config::{ApiConfig, Env};
@@ -20,27 +19,12 @@ async fn api_through(proxy: &FaultProxy) -> SubmissionApi<DynamoSubmissionStore>
     SubmissionApi::new(DynamoSubmissionStore::new(faulty, env("SUBMISSIONS_TABLE")), config)
 }
 
+fn intake() -> Value {
+    json!({"patientName": "Jane Example", "age": 42, "hasAllergy": false})
+}
+
 async fn direct_store() -> DynamoSubmissionStore {
     DynamoSubmissionStore::new(shared::aws::dynamodb(&local_aws().await), env("SUBMISSIONS_TABLE"))
-}
-
-fn submit(caller: &str, key: Option<&str>) -> lambda_http::Request {
-    let mut e = event("http-api-submit-intake.json");
-    e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(caller);
-    match key {
-        Some(key) => e["headers"]["idempotency-key"] = json!(key),
-        None => {
-            e["headers"].as_object_mut().unwrap().remove("idempotency-key");
-        }
-    }
-    lambda_http::request::from_str(&e.to_string()).unwrap()
-}
-
-fn body(response: &Response<Body>) -> Value {
-    match response.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("{other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -54,14 +38,14 @@ async fn a_failing_backend_answers_503_and_stores_nothing() {
     .await;
     let api = api_through(&proxy).await;
     for key in [None, Some("k-1")] {
-        let response = api.handle(submit(&unique("caller"), key)).await;
+        let response = api.handle(submit_intake(&unique("caller"), key, &intake())).await;
         assert_eq!(
             response.status(),
             StatusCode::SERVICE_UNAVAILABLE,
             "{:?}",
             response.body()
         );
-        assert_eq!(body(&response)["code"], "store_unavailable");
+        assert_eq!(response_json(&response)["code"], "store_unavailable");
         assert!(response.headers().contains_key("retry-after"));
     }
 }
@@ -77,10 +61,10 @@ async fn under_thirty_percent_faults_every_201_is_stored_and_retries_converge_to
         let key = format!("visit-{n}");
         let mut id = None;
         for _attempt in 0..10 {
-            let response = api.handle(submit(&caller, Some(&key))).await;
+            let response = api.handle(submit_intake(&caller, Some(&key), &intake())).await;
             match response.status() {
                 StatusCode::CREATED => {
-                    let receipt = body(&response);
+                    let receipt = response_json(&response);
                     let stored = store.get(receipt["id"].as_str().unwrap()).await.unwrap();
                     assert!(stored.is_some(), "201 without a stored item: {receipt}");
                     if let Some(first) = &id {
@@ -95,9 +79,9 @@ async fn under_thirty_percent_faults_every_201_is_stored_and_retries_converge_to
         }
         assert!(id.is_some(), "no 201 after 10 attempts");
         // A retry after success replays the same receipt.
-        let again = api.handle(submit(&caller, Some(&key))).await;
+        let again = api.handle(submit_intake(&caller, Some(&key), &intake())).await;
         if again.status() == StatusCode::CREATED {
-            assert_eq!(Some(body(&again)["id"].clone()), id);
+            assert_eq!(Some(response_json(&again)["id"].clone()), id);
         } else {
             assert_eq!(again.status(), StatusCode::SERVICE_UNAVAILABLE);
         }

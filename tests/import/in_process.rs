@@ -1,8 +1,8 @@
 //! The import service called in-process with S3 events from `events/` and a `Context` whose deadline we set.
 
 use integration_tests::import_harness::{harness, only_file, rows};
-use integration_tests::{count_observations, event, observations_csv, resource, s3_event, unique, upload};
-use serde_json::{json, Value};
+use integration_tests::{count_observations, event, observation, observations_csv, resource, s3_event, unique, upload};
+use serde_json::json;
 use std::time::{Duration, SystemTime};
 
 #[tokio::test]
@@ -20,24 +20,9 @@ async fn a_file_is_imported_with_provenance_and_reports() {
     assert_eq!(h.check_reports(&summary).await, "line,column,code,message\n");
 
     // The item names its file, object version and line.
-    let item = h
-        .dynamodb
-        .get_item()
-        .table_name(resource("ObservationsTable"))
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("{study}#SUBJ-001")),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("V1#LAB#ITEM-0000001".into()),
-        )
-        .send()
+    let item = observation(&h.dynamodb, &format!("{study}#SUBJ-001"), "V1#LAB#ITEM-0000001")
         .await
-        .unwrap()
-        .item
-        .unwrap();
-    let item: Value = serde_dynamo::from_item(item).unwrap();
+        .expect("stored");
     assert_eq!(item["provenance"]["line"], 3);
     assert_eq!(item["provenance"]["key"], key);
     assert_eq!(item["provenance"]["etag"], summary["etag"]);
@@ -106,21 +91,10 @@ async fn bom_crlf_and_quoted_newlines_stream_from_s3() {
     upload(&h.s3, &key, csv).await;
     let summary = only_file(&h.invoke(s3_event(&key), Duration::from_secs(60)).await);
     assert_eq!(rows(&summary), (2, 2, 0, 0), "{summary}");
-    let item = h
-        .dynamodb
-        .get_item()
-        .table_name(resource("ObservationsTable"))
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("{study}#SUBJ-000")),
-        )
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("V1#AE#GRADE".into()))
-        .send()
+    let item = observation(&h.dynamodb, &format!("{study}#SUBJ-000"), "V1#AE#GRADE")
         .await
-        .unwrap()
-        .item
-        .unwrap();
-    assert_eq!(item["provenance"].as_m().unwrap()["line"].as_n().unwrap(), "4");
+        .expect("stored");
+    assert_eq!(item["provenance"]["line"], 4);
 }
 
 #[tokio::test]

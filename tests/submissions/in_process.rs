@@ -1,9 +1,8 @@
 //! The handler driven with the API Gateway fixtures from `events/`, storing into the real (local) DynamoDB API.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::{env, event, local_aws, unique};
+use integration_tests::{env, event, local_aws, response_json, submit_intake, unique};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
 use shared::config::{ApiConfig, Env};
@@ -25,27 +24,6 @@ async fn test_api() -> TestApi {
         api: SubmissionApi::new(DynamoSubmissionStore::new(dynamodb.clone(), &table), config),
         dynamodb,
         table,
-    }
-}
-
-/// The HTTP API fixture with this caller, idempotency key and body.
-fn submit_event(caller: &str, key: Option<&str>, body: &Value) -> lambda_http::Request {
-    let mut e = event("http-api-submit-intake.json");
-    e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(caller);
-    match key {
-        Some(key) => e["headers"]["idempotency-key"] = json!(key),
-        None => {
-            e["headers"].as_object_mut().unwrap().remove("idempotency-key");
-        }
-    }
-    e["body"] = json!(body.to_string());
-    lambda_http::request::from_str(&e.to_string()).unwrap()
-}
-
-fn json_body(response: &Response<Body>) -> Value {
-    match response.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("unexpected body {other:?}"),
     }
 }
 
@@ -92,14 +70,14 @@ async fn intake_fixture_is_stored_with_typed_attributes_and_read_back() {
     let caller = unique("caller");
     let response = t
         .api
-        .handle(submit_event(
+        .handle(submit_intake(
             &caller,
             None,
             &json!({"patientName": "Jane Example", "age": 42, "hasAllergy": true}),
         ))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let id = json_body(&response)["id"].as_str().unwrap().to_owned();
+    let id = response_json(&response)["id"].as_str().unwrap().to_owned();
 
     let item = t.item(&id).await.expect("the submission is stored");
     assert_eq!(item["kind"], AttributeValue::S("intake".into()));
@@ -121,7 +99,7 @@ async fn intake_fixture_is_stored_with_typed_attributes_and_read_back() {
         .handle(lambda_http::request::from_str(&get.to_string()).unwrap())
         .await;
     assert_eq!(fetched.status(), StatusCode::OK);
-    let view = json_body(&fetched);
+    let view = response_json(&fetched);
     assert_eq!(
         view["answers"],
         json!({"patientName": "Jane Example", "age": 42, "hasAllergy": true})
@@ -134,23 +112,23 @@ async fn idempotency_key_replays_without_a_second_item_and_conflicts_on_other_an
     let t = test_api().await;
     let caller = unique("caller");
     let body = json!({"patientName": "A", "age": 30, "hasAllergy": false});
-    let first = t.api.handle(submit_event(&caller, Some("visit-1"), &body)).await;
+    let first = t.api.handle(submit_intake(&caller, Some("visit-1"), &body)).await;
     assert_eq!(first.status(), StatusCode::CREATED);
-    let replay = t.api.handle(submit_event(&caller, Some("visit-1"), &body)).await;
+    let replay = t.api.handle(submit_intake(&caller, Some("visit-1"), &body)).await;
     assert_eq!(replay.status(), StatusCode::CREATED);
-    assert_eq!(json_body(&replay), json_body(&first));
+    assert_eq!(response_json(&replay), response_json(&first));
     assert_eq!(t.count_for(&caller).await, 1);
 
     let other = json!({"patientName": "A", "age": 31, "hasAllergy": false});
-    let conflict = t.api.handle(submit_event(&caller, Some("visit-1"), &other)).await;
+    let conflict = t.api.handle(submit_intake(&caller, Some("visit-1"), &other)).await;
     assert_eq!(conflict.status(), StatusCode::CONFLICT);
     assert_eq!(t.count_for(&caller).await, 1);
 
     // Keys are scoped per caller: another caller may use the same key.
     let someone_else = unique("caller");
-    let theirs = t.api.handle(submit_event(&someone_else, Some("visit-1"), &body)).await;
+    let theirs = t.api.handle(submit_intake(&someone_else, Some("visit-1"), &body)).await;
     assert_eq!(theirs.status(), StatusCode::CREATED);
-    assert_ne!(json_body(&theirs)["id"], json_body(&first)["id"]);
+    assert_ne!(response_json(&theirs)["id"], response_json(&first)["id"]);
 }
 
 #[tokio::test]
@@ -159,12 +137,12 @@ async fn concurrent_retries_with_one_key_store_exactly_one_submission() {
     let caller = unique("caller");
     let body = json!({"patientName": "A", "age": 30, "hasAllergy": false});
     let responses =
-        futures::future::join_all((0..8).map(|_| t.api.handle(submit_event(&caller, Some("k"), &body)))).await;
+        futures::future::join_all((0..8).map(|_| t.api.handle(submit_intake(&caller, Some("k"), &body)))).await;
     let ids: Vec<Value> = responses
         .iter()
         .map(|r| {
             assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.body());
-            json_body(r)["id"].clone()
+            response_json(r)["id"].clone()
         })
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
@@ -186,12 +164,12 @@ async fn an_unreachable_backend_answers_503_never_201() {
     let config = ApiConfig::from_env(&Env::process()).unwrap();
     let api = SubmissionApi::new(DynamoSubmissionStore::new(dynamodb, env("SUBMISSIONS_TABLE")), config);
     let response = api
-        .handle(submit_event(
+        .handle(submit_intake(
             &unique("caller"),
             Some("k"),
             &json!({"patientName": "A", "age": 30, "hasAllergy": false}),
         ))
         .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(json_body(&response)["code"], "store_unavailable");
+    assert_eq!(response_json(&response)["code"], "store_unavailable");
 }

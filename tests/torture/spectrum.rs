@@ -73,44 +73,7 @@ async fn csv_spectrum_cases_stream_from_s3_into_the_expected_rows() {
             .send()
             .await
             .unwrap();
-        let body = s3
-            .get_object()
-            .bucket(&bucket)
-            .key(&key)
-            .send()
-            .await
-            .unwrap()
-            .body
-            .into_async_read();
-
-        let recorder = Arc::new(Recorder::default());
-        let pipeline = Pipeline {
-            sink: Arc::clone(&recorder),
-            concurrency: 2,
-            retry: RetryPolicy::new(1),
-            grace: Duration::from_secs(1),
-            in_flight: Arc::new(InFlight::default()),
-        };
-        let facts = FileFacts {
-            provenance: Provenance {
-                bucket: bucket.clone(),
-                key: key.clone(),
-                version_id: None,
-                etag: None,
-                line: 0,
-                import_id: run.clone(),
-            },
-            request_id: run.clone(),
-            uploader: None,
-            now: time::OffsetDateTime::now_utc(),
-            object_time: time::OffsetDateTime::now_utc(),
-        };
-        let tally = Arc::new(Tally::new().unwrap());
-        let stop = tokio::time::Instant::now() + Duration::from_secs(30);
-        let end = pipeline.run(body, &Echo, &facts, stop, &tally).await;
-        assert_eq!(end, ReadEnd::Eof, "{name}");
-        let counts = tally.finish().unwrap().counts;
-        assert_eq!((counts.rejected, counts.not_reached), (0, 0), "{name}");
+        let recorder = import_from_s3(&s3, &bucket, &key).await;
 
         let mut rows = recorder.0.lock().unwrap().clone();
         rows.sort_by_key(|item| item["__line"].as_n().unwrap().parse::<u64>().unwrap());
@@ -142,4 +105,67 @@ async fn csv_spectrum_cases_stream_from_s3_into_the_expected_rows() {
         cases += 1;
     }
     assert!(cases >= 12, "only {cases} csv-spectrum cases found");
+}
+
+/// Streams `key` from S3 through the pipeline with [`Echo`]; every row must be read and kept.
+async fn import_from_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Arc<Recorder> {
+    let body = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .into_async_read();
+    let recorder = Arc::new(Recorder::default());
+    let pipeline = Pipeline {
+        sink: Arc::clone(&recorder),
+        concurrency: 2,
+        retry: RetryPolicy::new(1),
+        grace: Duration::from_secs(1),
+        in_flight: Arc::new(InFlight::default()),
+    };
+    let facts = FileFacts {
+        provenance: Provenance {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: None,
+            etag: None,
+            line: 0,
+            import_id: "spectrum".into(),
+        },
+        request_id: "spectrum".into(),
+        uploader: None,
+        now: time::OffsetDateTime::now_utc(),
+        object_time: time::OffsetDateTime::now_utc(),
+    };
+    let tally = Arc::new(Tally::new().unwrap());
+    let stop = tokio::time::Instant::now() + Duration::from_secs(60);
+    let end = pipeline.run(body, &Echo, &facts, stop, &tally).await;
+    assert_eq!(end, ReadEnd::Eof, "{key}");
+    let counts = tally.finish().unwrap().counts;
+    assert_eq!((counts.rejected, counts.not_reached), (0, 0), "{key}");
+    recorder
+}
+
+#[tokio::test]
+async fn a_row_of_100000_fields_is_read_whole() {
+    let s3 = shared::aws::s3(&local_aws().await);
+    let bucket = resource("ImportBucket");
+    let key = format!("torture/{}/wide.csv", unique("spectrum"));
+    let header: Vec<String> = (0..100_000).map(|i| format!("c{i}")).collect();
+    let row: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+    let body = format!("{}\n{}\n", header.join(","), row.join(","));
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(body.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let rows = import_from_s3(&s3, &bucket, &key).await.0.lock().unwrap().clone();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].len(), 100_001, "every cell and the line");
+    assert_eq!(rows[0]["c99999"].as_s().unwrap(), "99999");
 }
