@@ -115,10 +115,25 @@ pub async fn upload(s3: &aws_sdk_s3::Client, key: &str, body: impl Into<Vec<u8>>
         .unwrap_or_else(|e| panic!("uploading {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)));
 }
 
-/// Observations stored for one study (rows are spread over `subjects` subjects `SUBJ-000`…).
+/// Observations stored for one study (rows are spread over `subjects` subjects `SUBJ-000`…), with the subject
+/// index of each.
+pub async fn observations_of(dynamodb: &aws_sdk_dynamodb::Client, study: &str, subjects: usize) -> Vec<(usize, Value)> {
+    query_study(dynamodb, study, subjects, false).await.1
+}
+
+/// How many observations one study has stored (counted by DynamoDB, without reading the items).
 pub async fn count_observations(dynamodb: &aws_sdk_dynamodb::Client, study: &str, subjects: usize) -> u64 {
+    query_study(dynamodb, study, subjects, true).await.0
+}
+
+async fn query_study(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    study: &str,
+    subjects: usize,
+    count_only: bool,
+) -> (u64, Vec<(usize, Value)>) {
     use aws_sdk_dynamodb::types::{AttributeValue, Select};
-    let mut total = 0;
+    let (mut count, mut items) = (0, Vec::new());
     for subject in 0..subjects {
         let mut start = None;
         loop {
@@ -127,19 +142,26 @@ pub async fn count_observations(dynamodb: &aws_sdk_dynamodb::Client, study: &str
                 .table_name(resource("ObservationsTable"))
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", AttributeValue::S(format!("{study}#SUBJ-{subject:03}")))
-                .select(Select::Count)
+                .select(if count_only {
+                    Select::Count
+                } else {
+                    Select::AllAttributes
+                })
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .expect("query observations");
-            total += page.count as u64;
+            count += page.count as u64;
+            for item in page.items.unwrap_or_default() {
+                items.push((subject, serde_dynamo::from_item(item).expect("an observation item")));
+            }
             start = page.last_evaluated_key;
             if start.is_none() {
                 break;
             }
         }
     }
-    total
+    (count, items)
 }
 
 /// The import service in-process against the local stack, and checks of what it records.

@@ -1,9 +1,10 @@
 //! The import through a proxy that fails 10 % of DynamoDB requests.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::fault_proxy::FaultProxy;
 use integration_tests::import_harness::{only_file, rows, Harness};
-use integration_tests::{count_observations, env, local_aws, observations_csv, resource, s3_event, unique, upload};
+use integration_tests::{
+    count_observations, env, local_aws, observations_csv, observations_of, s3_event, unique, upload,
+};
 use shared::config::{Env, ImportConfig};
 use shared::import::writer::DynamoSink;
 use shared::import::ImportService;
@@ -55,32 +56,14 @@ async fn an_import_under_ten_percent_faults_writes_every_valid_row_exactly_once(
 
     // Exactly once: deterministic keys, so the count equals the valid rows, and every value is the file's.
     assert_eq!(count_observations(&direct, &study, 10).await, valid as u64);
-    for subject in 0..10 {
-        let mut start = None;
-        loop {
-            let page = direct
-                .query()
-                .table_name(resource("ObservationsTable"))
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("{study}#SUBJ-{subject:03}")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .unwrap();
-            for item in page.items() {
-                let i: usize = item["item"]
-                    .as_s()
-                    .unwrap()
-                    .trim_start_matches("ITEM-")
-                    .parse()
-                    .unwrap();
-                assert_eq!(item["value"].as_s().unwrap(), &(70 + i % 90).to_string());
-                assert_eq!(i % 10, subject);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+    for (subject, item) in observations_of(&direct, &study, 10).await {
+        let i: usize = item["item"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("ITEM-")
+            .parse()
+            .unwrap();
+        assert_eq!(item["value"], (70 + i % 90).to_string());
+        assert_eq!(i % 10, subject);
     }
 }

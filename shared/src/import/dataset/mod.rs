@@ -167,6 +167,17 @@ pub struct RowContext<'a> {
     pub object_time: OffsetDateTime,
 }
 
+/// A row's item as DynamoDB attributes; failing to encode it is reported for that row, not for the file.
+pub fn encode(value: &impl serde::Serialize) -> Result<HashMap<String, AttributeValue>, Vec<Violation>> {
+    serde_dynamo::to_item(value).map_err(|e| {
+        vec![Violation {
+            path: String::new(),
+            code: crate::questionnaire::ViolationCode::InternalError,
+            message: format!("the row could not be encoded: {e}"),
+        }]
+    })
+}
+
 /// An item ready for `BatchWriteItem`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteItem {

@@ -184,13 +184,7 @@ impl Dataset for Observations {
             provenance: at.provenance,
         };
         let key = format!("{}\u{0}{}", item.pk, item.sk);
-        let item = serde_dynamo::to_item(&item).map_err(|e| {
-            vec![Violation {
-                path: String::new(),
-                code: ViolationCode::InternalError,
-                message: format!("the row could not be encoded: {e}"),
-            }]
-        })?;
+        let item = super::encode(&item)?;
         Ok(WriteItem { key, item })
     }
 }

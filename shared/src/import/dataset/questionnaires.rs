@@ -113,13 +113,7 @@ impl Dataset for QuestionnaireRows {
             answers,
             provenance: Some(at.provenance.clone()),
         };
-        let item = serde_dynamo::to_item(&record).map_err(|e| {
-            vec![Violation {
-                path: String::new(),
-                code: ViolationCode::InternalError,
-                message: format!("the row could not be encoded: {e}"),
-            }]
-        })?;
+        let item = super::encode(&record)?;
         Ok(WriteItem { key: id, item })
     }
 }
