@@ -23,6 +23,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use tally::{RowPos, Tally};
 use time::OffsetDateTime;
+use tracing::Instrument;
 use writer::{BatchSink, InFlight, RetryPolicy};
 
 /// What the handler returns: one summary per imported file and the records it skipped.
@@ -148,9 +149,20 @@ impl<S: BatchSink> ImportService<S> {
         stop: StopAt,
     ) -> Result<FileSummary, ImportError> {
         let import_id = ulid::Ulid::new().to_string();
-        let now = OffsetDateTime::now_utc();
         let span = tracing::info_span!("import", import_id = %import_id, dataset = tracing::field::Empty);
-        let _entered = span.enter();
+        self.import_object_in_span(object, request_id, stop, import_id)
+            .instrument(span)
+            .await
+    }
+
+    async fn import_object_in_span(
+        &self,
+        object: &ObjectRef,
+        request_id: &str,
+        stop: StopAt,
+        import_id: String,
+    ) -> Result<FileSummary, ImportError> {
+        let now = OffsetDateTime::now_utc();
         let mut summary = FileSummary {
             import_id: import_id.clone(),
             bucket: object.bucket.clone(),
@@ -183,7 +195,7 @@ impl<S: BatchSink> ImportService<S> {
             }
         };
         summary.dataset = Some(dataset.name());
-        span.record("dataset", dataset.name().as_str());
+        tracing::Span::current().record("dataset", dataset.name().as_str());
         self.put_job(&summary).await?;
 
         let get = self
