@@ -178,10 +178,11 @@ async fn read_rows<R: AsyncRead + Unpin + Send>(
 ) -> ReadEnd {
     let mut record = ByteRecord::new();
     loop {
-        let next = position_of(reader.position(), lines);
+        // Where the next row starts; turned into a line number only when reading stops there.
+        let next = reader.position().clone();
         let read = tokio::select! {
             biased;
-            _ = sleep_until(stop_at) => return ReadEnd::Deadline { next },
+            _ = sleep_until(stop_at) => return ReadEnd::Deadline { next: position_of(&next, lines) },
             read = reader.read_byte_record(&mut record) => read,
         };
         match read {
@@ -189,12 +190,12 @@ async fn read_rows<R: AsyncRead + Unpin + Send>(
             Ok(true) => {}
             Err(e) => {
                 return ReadEnd::ReadFailed {
-                    next,
+                    next: position_of(&next, lines),
                     message: e.to_string(),
                 }
             }
         }
-        let row = record.position().map_or(next, |p| position_of(p, lines));
+        let row = position_of(record.position().unwrap_or(&next), lines);
         tally.read();
         let entry = match decode_record(&record, header, dataset, facts, row) {
             Ok(entry) => entry,
@@ -208,7 +209,7 @@ async fn read_rows<R: AsyncRead + Unpin + Send>(
         tokio::select! {
             biased;
             // The row stays pending: not reached, and the resume point is at or before it.
-            _ = sleep_until(stop_at) => return ReadEnd::Deadline { next },
+            _ = sleep_until(stop_at) => return ReadEnd::Deadline { next: position_of(reader.position(), lines) },
             // A closed queue means its task panicked; the row stays pending likewise.
             _ = queue.send(entry) => {}
         }
