@@ -2,9 +2,11 @@
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use shared::config::{Env, ImportConfig};
-use shared::import::writer::DynamoSink;
-use shared::import::ImportService;
+use shared::import::ports::dynamodb::{DynamoJobStore, DynamoSink};
+use shared::import::ports::s3::S3Objects;
+use shared::import::{Backends, ImportService};
 use shared::{aws, telemetry};
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -12,7 +14,14 @@ async fn main() -> Result<(), Error> {
     let config = ImportConfig::from_env(&Env::process())?;
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
-    let service = ImportService::new(aws::s3(&sdk), dynamodb.clone(), DynamoSink::new(dynamodb), config);
+    let s3 = S3Objects::new(aws::s3(&sdk));
+    let backends = Backends {
+        objects: s3.clone(),
+        reports: s3,
+        jobs: DynamoJobStore::new(dynamodb.clone(), &config.import_jobs_table),
+        rows: Arc::new(DynamoSink::new(dynamodb)),
+    };
+    let service = ImportService::new(backends, config);
     let service = &service;
     run(service_fn(move |event: LambdaEvent<_>| service.invoke(event))).await
 }

@@ -1,8 +1,9 @@
 //! The one place where an API error becomes an HTTP status, a problem+json body and a log line.
 
 use super::response::{json, Problem};
+use crate::error::{chain, BoxError};
 use crate::questionnaire::Violation;
-use crate::store::{error::chain, StoreError};
+use crate::store::StoreError;
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 
@@ -35,7 +36,7 @@ pub enum ApiError {
     #[error("the submission store is unavailable; retry later with the same Idempotency-Key")]
     StoreUnavailable(#[source] StoreError),
     #[error("internal error; the request id identifies it in the logs")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Internal(#[source] BoxError),
 }
 
 impl ApiError {

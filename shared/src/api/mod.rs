@@ -7,14 +7,15 @@ mod response;
 
 pub use error::ApiError;
 pub use request::{route, Route};
+pub use response::{Receipt, StoredView};
 
 use crate::config::ApiConfig;
-use crate::questionnaire::{self, AcceptError, Kind, Source};
-use crate::store::{IdempotencyClaim, Inserted, Receipt, SubmissionRecord, SubmissionStore};
+use crate::error::truncate;
+use crate::questionnaire::{self, AcceptError, Kind};
+use crate::store::{IdempotencyClaim, Inserted, SubmissionStore};
+use crate::submission::SubmissionRecord;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
-use schemars::JsonSchema;
-use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
@@ -22,22 +23,6 @@ use tracing::Instrument;
 pub struct SubmissionApi<S> {
     store: S,
     config: ApiConfig,
-}
-
-/// The body of `GET /questionnaires/{kind}/{id}`; `A` is the kind's type (for the OpenAPI document) or its JSON.
-#[derive(Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(rename = "Stored{A}")]
-pub struct StoredView<A> {
-    pub id: String,
-    pub kind: String,
-    /// RFC 3339, UTC, milliseconds.
-    pub received_at: String,
-    pub schema_version: u32,
-    /// The `sub` claim of the caller's JWT, when the request was authenticated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub submitted_by: Option<String>,
-    pub answers: A,
 }
 
 impl<S: SubmissionStore> SubmissionApi<S> {
@@ -81,7 +66,7 @@ impl<S: SubmissionStore> SubmissionApi<S> {
     async fn submit(&self, kind: &dyn Kind, request: &Request, request_id: &str) -> Result<Response<Body>, ApiError> {
         let key = request::idempotency_key(request.headers())?;
         let body = request::json_body(request, self.config.max_body_bytes)?;
-        let answers = kind.accept(&body, Source::Json).map_err(|e| match e {
+        let answers = kind.accept(&body).map_err(|e| match e {
             AcceptError::Invalid(violations) => ApiError::Validation(violations),
             AcceptError::Encode(e) => ApiError::Internal(e.into()),
         })?;
@@ -109,10 +94,10 @@ impl<S: SubmissionStore> SubmissionApi<S> {
             .await
             .map_err(ApiError::StoreUnavailable)?
         {
-            Inserted::Created => Ok(created(&record.receipt())),
+            Inserted::Created => Ok(created(&Receipt::from(record.reference()))),
             Inserted::Replayed(original) => {
                 tracing::info!(original_id = %original.id, "idempotent replay");
-                Ok(created(&original))
+                Ok(created(&Receipt::from(original)))
             }
             Inserted::KeyReused => Err(ApiError::IdempotencyConflict),
         }
@@ -121,7 +106,7 @@ impl<S: SubmissionStore> SubmissionApi<S> {
     async fn fetch(&self, kind: &dyn Kind, id: &str) -> Result<Response<Body>, ApiError> {
         let not_found = || ApiError::NotFound {
             kind: kind.name(),
-            id: id.chars().take(64).collect(),
+            id: truncate(id, 64).into_owned(),
         };
         // Only ULIDs are submission ids; anything else cannot exist (and must not reach other item types).
         let id = ulid::Ulid::from_string(id).map_err(|_| not_found())?.to_string();
@@ -152,7 +137,7 @@ impl<S: SubmissionStore> SubmissionApi<S> {
 
 fn known_kind(name: &str) -> Result<&'static dyn Kind, ApiError> {
     let kind = questionnaire::find(name).ok_or_else(|| ApiError::UnknownKind {
-        kind: name.chars().take(64).collect(),
+        kind: truncate(name, 64).into_owned(),
         known: questionnaire::names().collect::<Vec<_>>().join(", "),
     })?;
     tracing::Span::current().record("kind", kind.name());

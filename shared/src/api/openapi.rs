@@ -2,10 +2,10 @@
 //! bodies from the questionnaire types in the registry, responses from the receipt, stored-view and problem types.
 //! `openapi.json` at the repository root is this document; a test fails when they differ.
 
-use super::response::Problem;
-use crate::questionnaire;
-use crate::store::Receipt;
+use super::response::{Problem, Receipt, StoredView};
+use crate::questionnaire::{self, Questionnaire, TypeVisitor};
 use schemars::generate::SchemaSettings;
+use schemars::{Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 /// Error answers each operation can give, with when.
@@ -28,6 +28,20 @@ const FETCH_ERRORS: &[(u16, &str)] = &[
     (503, "The store is unavailable; retry"),
 ];
 
+/// Collects each registered kind's schemas: its answers (request body) and its stored view (GET's answer).
+struct KindSchemas<'g> {
+    generator: &'g mut SchemaGenerator,
+    kinds: Vec<(&'static str, Schema, Schema)>,
+}
+
+impl TypeVisitor for KindSchemas<'_> {
+    fn visit<Q: Questionnaire>(&mut self) {
+        let answers = self.generator.subschema_for::<Q>();
+        let stored = self.generator.subschema_for::<StoredView<Q>>();
+        self.kinds.push((Q::KIND, answers, stored));
+    }
+}
+
 pub fn document() -> Value {
     let mut generator = SchemaSettings::openapi3().into_generator();
     let receipt = generator.subschema_for::<Receipt>();
@@ -43,14 +57,14 @@ pub fn document() -> Value {
             .map(|(status, why)| (status.to_string(), problem_response(why)))
             .collect()
     };
+    let mut kinds = KindSchemas {
+        generator: &mut generator,
+        kinds: Vec::new(),
+    };
+    questionnaire::visit_types(&mut kinds);
 
     let mut paths = Map::new();
-    for name in questionnaire::names() {
-        let Some(kind) = questionnaire::find(name) else {
-            continue;
-        };
-        let answers = kind.schema(&mut generator);
-        let stored = kind.stored_schema(&mut generator);
+    for (name, answers, stored) in kinds.kinds {
         let mut submit_responses = errors(SUBMIT_ERRORS);
         submit_responses.insert(
             "201".into(),
@@ -153,6 +167,26 @@ mod tests {
             }
             assert!(doc["paths"][format!("/questionnaires/{name}/{{id}}")]["get"]["responses"]["200"].is_object());
         }
+        let codes: Vec<&str> = doc["components"]["schemas"]["ViolationCode"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|variant| variant["enum"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "missing",
+                "wrong_type",
+                "unknown_field",
+                "out_of_range",
+                "too_short",
+                "too_long",
+                "too_many_items",
+                "control_character"
+            ],
+            "the API promises only the codes it can return"
+        );
         let intake = &doc["components"]["schemas"]["Intake"];
         assert_eq!(intake["additionalProperties"], false);
         assert_eq!(intake["properties"]["age"]["minimum"], 1);

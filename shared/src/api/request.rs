@@ -1,6 +1,7 @@
 //! Reading what the request carries: route, body, caller, idempotency key.
 
 use super::ApiError;
+use crate::error::truncate;
 use lambda_http::http::{header, HeaderMap, Method};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -97,7 +98,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     if json && utf8 {
         Ok(())
     } else {
-        Err(ApiError::UnsupportedMediaType(raw.chars().take(100).collect()))
+        Err(ApiError::UnsupportedMediaType(truncate(raw, 100).into_owned()))
     }
 }
 

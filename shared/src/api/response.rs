@@ -1,6 +1,7 @@
-//! Response bodies.
+//! Response bodies: what a client reads, and how it is encoded.
 
 use crate::questionnaire::Violation;
+use crate::submission::SubmissionRef;
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Response};
 use schemars::JsonSchema;
@@ -22,6 +23,41 @@ pub struct Problem<'a> {
     pub violations: &'a [Violation],
     /// Identifies the request in the logs.
     pub request_id: &'a str,
+}
+
+/// What a client gets back for an accepted submission (and again for a replayed one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub id: String,
+    pub kind: String,
+    pub received_at: String,
+}
+
+impl From<SubmissionRef> for Receipt {
+    fn from(stored: SubmissionRef) -> Self {
+        Self {
+            id: stored.id,
+            kind: stored.kind,
+            received_at: stored.received_at,
+        }
+    }
+}
+
+/// The body of `GET /questionnaires/{kind}/{id}`; `A` is the kind's type (for the OpenAPI document) or its JSON.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "Stored{A}")]
+pub struct StoredView<A> {
+    pub id: String,
+    pub kind: String,
+    /// RFC 3339, UTC, milliseconds.
+    pub received_at: String,
+    pub schema_version: u32,
+    /// The `sub` claim of the caller's JWT, when the request was authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
+    pub answers: A,
 }
 
 /// A JSON response. Our bodies are plain structs, which serde_json always encodes.

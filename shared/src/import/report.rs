@@ -1,9 +1,26 @@
 //! What an import tells: the summary (returned, stored as JSON under `reports/`, kept as the import-job record) and
 //! the rejected-rows CSV beside it.
 
-use super::event::{IMPORT_PREFIX, REPORT_PREFIX};
+use super::deadline::DeadlineSource;
+use super::event::{ObjectRef, IMPORT_PREFIX, REPORT_PREFIX};
 use super::tally::{Counts, RowPos};
+use crate::error::truncate;
 use serde::Serialize;
+use time::OffsetDateTime;
+
+/// What the handler returns: one summary per imported file and the records it skipped.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportResponse {
+    pub files: Vec<FileSummary>,
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Skipped {
+    pub key: String,
+    pub reason: String,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -20,22 +37,45 @@ pub enum FileStatus {
     Failed,
 }
 
+/// Why a file as a whole was not imported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileError {
-    pub code: &'static str,
+    pub code: FileErrorCode,
     pub message: String,
+}
+
+/// Stable codes of file-level errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum FileErrorCode {
+    /// The key's prefix (or questionnaire kind) names no dataset.
+    UnknownDataset,
+    /// The header is missing, unreadable, or does not have the dataset's columns.
+    InvalidHeader,
+    /// The object does not exist (any more).
+    ObjectNotFound,
+    /// The object could not be opened.
+    ObjectUnreadable,
+    /// The body broke off while it was read.
+    ReadFailed,
+}
+
+impl FileErrorCode {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 impl FileError {
     /// Longest message kept: the summary is also a DynamoDB item (400 KB at most) and is read by people.
     const MAX_MESSAGE: usize = 2_000;
 
-    pub fn new(code: &'static str, message: String) -> Self {
-        let message = match message.char_indices().nth(Self::MAX_MESSAGE) {
-            Some((cut, _)) => format!("{}…", &message[..cut]),
-            None => message,
-        };
-        Self { code, message }
+    pub fn new(code: FileErrorCode, message: impl AsRef<str>) -> Self {
+        Self {
+            code,
+            message: truncate(message.as_ref(), Self::MAX_MESSAGE).into_owned(),
+        }
     }
 }
 
@@ -77,6 +117,39 @@ pub struct FileSummary {
     pub reports: ReportKeys,
 }
 
+impl FileSummary {
+    /// The summary of an import that starts now; [`super::ImportService`] fills in the rest as it goes.
+    pub fn start(import_id: String, object: &ObjectRef, now: OffsetDateTime, deadline: DeadlineSource) -> Self {
+        Self {
+            reports: report_keys(&object.key, &import_id),
+            import_id,
+            bucket: object.bucket.clone(),
+            key: object.key.clone(),
+            version_id: object.version_id.clone(),
+            etag: None,
+            dataset: None,
+            status: FileStatus::Running,
+            rows: Counts::default(),
+            resume_from: None,
+            error: None,
+            started_at: crate::time::rfc3339_millis(now),
+            finished_at: None,
+            deadline: match deadline {
+                DeadlineSource::Invocation => "invocation",
+                DeadlineSource::Fallback(_) => "fallback",
+            },
+            peak_writes_in_flight: 0,
+            write_tasks_alive_after: 0,
+        }
+    }
+
+    /// Ends the import with `status` and, for a file-level problem, its error.
+    pub fn conclude(&mut self, status: FileStatus, error: Option<FileError>) {
+        self.status = status;
+        self.error = error;
+    }
+}
+
 /// Report keys for an imported key: `imports/a/b.csv` → `reports/a/b/<import id>.summary.json` and
 /// `….rejected.csv`, outside the trigger's prefix so writing them never starts another import.
 pub fn report_keys(key: &str, import_id: &str) -> ReportKeys {
@@ -94,7 +167,7 @@ mod tests {
 
     #[test]
     fn long_error_messages_are_cut() {
-        let error = FileError::new("read_failed", "é".repeat(10_000));
+        let error = FileError::new(FileErrorCode::ReadFailed, "é".repeat(10_000));
         assert_eq!(error.message.chars().count(), FileError::MAX_MESSAGE + 1);
     }
 

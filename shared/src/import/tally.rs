@@ -1,6 +1,6 @@
 //! Accounting: every row read ends as imported, rejected (with a reason in the report) or not reached.
 
-use crate::questionnaire::{Violation, ViolationCode};
+use super::rejection::{whole_row, Rejection, RowCode};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -12,6 +12,14 @@ use std::sync::Mutex;
 pub struct RowPos {
     pub line: u64,
     pub byte_offset: u64,
+}
+
+impl RowPos {
+    /// The start of a file: its header, line 1.
+    pub const START: Self = Self {
+        line: 1,
+        byte_offset: 0,
+    };
 }
 
 /// Row counts of one file; `total == imported + rejected + not_reached` always holds.
@@ -38,6 +46,17 @@ struct Inner {
     /// The rejected-rows report, spilled to a temporary file so that a file full of bad rows needs no memory.
     report: Option<csv::Writer<BufWriter<std::fs::File>>>,
     report_error: Option<std::io::Error>,
+}
+
+impl Inner {
+    fn counts(&self) -> Counts {
+        Counts {
+            total: self.total,
+            imported: self.imported,
+            rejected: self.rejected,
+            not_reached: self.pending.len() as u64,
+        }
+    }
 }
 
 /// The final state of a file's accounting.
@@ -91,12 +110,12 @@ impl Tally {
     }
 
     /// A row rejected for these reasons.
-    pub fn reject(&self, row: RowPos, violations: &[Violation]) {
+    pub fn reject(&self, row: RowPos, rejections: &[Rejection]) {
         let mut inner = self.lock();
         inner.pending.remove(&row);
         inner.rejected += 1;
         let line = row.line.to_string();
-        for v in violations {
+        for v in rejections {
             let column = v.path.trim_start_matches('/');
             let record = [line.as_str(), column, v.code.as_str(), v.message.as_str()];
             let written = match inner.report.as_mut() {
@@ -111,24 +130,14 @@ impl Tally {
 
     /// Valid rows that could not be written.
     pub fn write_failed(&self, rows: &[RowPos], message: &str) {
-        let violation = [Violation {
-            path: String::new(),
-            code: ViolationCode::WriteFailed,
-            message: message.to_owned(),
-        }];
+        let rejection = whole_row(RowCode::WriteFailed, message);
         for row in rows {
-            self.reject(*row, &violation);
+            self.reject(*row, &rejection);
         }
     }
 
     pub fn counts(&self) -> Counts {
-        let inner = self.lock();
-        Counts {
-            total: inner.total,
-            imported: inner.imported,
-            rejected: inner.rejected,
-            not_reached: inner.pending.len() as u64,
-        }
+        self.lock().counts()
     }
 
     /// Closes the accounting once every task has ended; rows still pending were not reached.
@@ -141,12 +150,7 @@ impl Tally {
             .report
             .take()
             .ok_or_else(|| std::io::Error::other("the accounting was already closed"))?;
-        let counts = Counts {
-            total: inner.total,
-            imported: inner.imported,
-            rejected: inner.rejected,
-            not_reached: inner.pending.len() as u64,
-        };
+        let counts = inner.counts();
         let mut report = report
             .into_inner()
             .map_err(|e| e.into_error())?

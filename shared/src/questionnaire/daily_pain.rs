@@ -1,6 +1,7 @@
 //! `daily-pain`: the daily pain diary with the medication taken that day.
 
-use super::decode::{object, Bounded, Decode, Decoder, Fields, List, Text};
+use super::decode::{object, Decode, Decoder, Fields, Source};
+use super::values::{Bounded, List, Text};
 use super::Questionnaire;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -30,7 +31,7 @@ pub struct MedicationLog {
 }
 
 impl Decode for MedicationLog {
-    fn decode(value: &Value, path: &str, d: &mut Decoder) -> Option<Self> {
+    fn decode<S: Source>(value: &Value, path: &str, d: &mut Decoder<S>) -> Option<Self> {
         object(value, path, d, |f, d| {
             let drug_name = f.required("drugName", d);
             let dosage = f.required("dosage", d);
@@ -46,7 +47,7 @@ impl Questionnaire for DailyPain {
     const KIND: &'static str = "daily-pain";
     const SCHEMA_VERSION: u32 = 1;
 
-    fn decode_fields(f: &mut Fields<'_>, d: &mut Decoder) -> Option<Self> {
+    fn decode_fields<S: Source>(f: &mut Fields<'_>, d: &mut Decoder<S>) -> Option<Self> {
         let pain_level = f.required("painLevel", d);
         let medication_logs = f.optional("medicationLogs", d);
         Some(Self {
@@ -59,15 +60,15 @@ impl Questionnaire for DailyPain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::questionnaire::{decode, Source, ViolationCode};
+    use crate::questionnaire::violation::paths_and_codes;
+    use crate::questionnaire::{decode, CellCode, Cells, Json, ViolationCode};
     use serde_json::json;
 
-    fn codes(body: Value, source: Source) -> Vec<(String, ViolationCode)> {
-        decode::<DailyPain>(&body, source)
-            .expect_err("must be rejected")
-            .into_iter()
-            .map(|v| (v.path, v.code))
-            .collect()
+    fn codes<S: crate::questionnaire::Source>(body: Value) -> Vec<(String, S::Code)>
+    where
+        S::Code: Copy,
+    {
+        paths_and_codes(&decode::<DailyPain, S>(&body).expect_err("must be rejected"))
     }
 
     fn log(drug: &str, dosage: &str) -> Value {
@@ -78,7 +79,7 @@ mod tests {
     fn pain_level_boundaries() {
         for (level, ok) in [(0, false), (1, true), (10, true), (11, false)] {
             assert_eq!(
-                decode::<DailyPain>(&json!({"painLevel": level}), Source::Json).is_ok(),
+                decode::<DailyPain, Json>(&json!({"painLevel": level})).is_ok(),
                 ok,
                 "{level}"
             );
@@ -87,8 +88,8 @@ mod tests {
 
     #[test]
     fn medication_logs_may_be_absent_or_empty_and_stay_distinct() {
-        let absent = decode::<DailyPain>(&json!({"painLevel": 2}), Source::Json).unwrap();
-        let empty = decode::<DailyPain>(&json!({"painLevel": 2, "medicationLogs": []}), Source::Json).unwrap();
+        let absent = decode::<DailyPain, Json>(&json!({"painLevel": 2})).unwrap();
+        let empty = decode::<DailyPain, Json>(&json!({"painLevel": 2, "medicationLogs": []})).unwrap();
         assert!(absent.medication_logs.is_none());
         assert_eq!(empty.medication_logs.map(|l| l.as_slice().len()), Some(0));
         assert!(serde_json::to_value(&absent).unwrap().get("medicationLogs").is_none());
@@ -97,9 +98,9 @@ mod tests {
     #[test]
     fn fifty_entries_are_fine_and_fifty_one_are_too_many() {
         let logs = |n: usize| json!({"painLevel": 5, "medicationLogs": vec![log("a", "1 mg"); n]});
-        assert!(decode::<DailyPain>(&logs(50), Source::Json).is_ok());
+        assert!(decode::<DailyPain, Json>(&logs(50)).is_ok());
         assert_eq!(
-            codes(logs(51), Source::Json),
+            codes::<Json>(logs(51)),
             vec![("/medicationLogs".into(), ViolationCode::TooManyItems)]
         );
     }
@@ -111,7 +112,7 @@ mod tests {
             "medicationLogs": [log("a", "1 mg"), {"drugName": "", "dosage": 5}, log("b", "  "), {"dose": "x"}]
         });
         assert_eq!(
-            codes(body, Source::Json),
+            codes::<Json>(body),
             vec![
                 ("/painLevel".into(), ViolationCode::WrongType),
                 ("/medicationLogs/1/drugName".into(), ViolationCode::TooShort),
@@ -127,14 +128,11 @@ mod tests {
     #[test]
     fn entries_must_be_objects_and_the_list_an_array() {
         assert_eq!(
-            codes(json!({"painLevel": 1, "medicationLogs": ["x"]}), Source::Json),
+            codes::<Json>(json!({"painLevel": 1, "medicationLogs": ["x"]})),
             vec![("/medicationLogs/0".into(), ViolationCode::WrongType)]
         );
         assert_eq!(
-            codes(
-                json!({"painLevel": 1, "medicationLogs": {"drugName": "a"}}),
-                Source::Json
-            ),
+            codes::<Json>(json!({"painLevel": 1, "medicationLogs": {"drugName": "a"}})),
             vec![("/medicationLogs".into(), ViolationCode::WrongType)]
         );
     }
@@ -142,7 +140,7 @@ mod tests {
     #[test]
     fn csv_cells_carry_the_list_as_json_and_apply_the_same_rules() {
         let ok = json!({"painLevel": "4", "medicationLogs": r#"[{"drugName":"Paracetamol","dosage":"1 g"}]"#});
-        let pain = decode::<DailyPain>(&ok, Source::Text).unwrap();
+        let pain = decode::<DailyPain, Cells>(&ok).unwrap();
         assert_eq!(pain.pain_level.get(), 4);
         assert_eq!(
             pain.medication_logs.unwrap().as_slice()[0].drug_name.as_str(),
@@ -151,21 +149,21 @@ mod tests {
 
         let bad_json = json!({"painLevel": "4", "medicationLogs": "[{"});
         assert_eq!(
-            codes(bad_json, Source::Text),
-            vec![("/medicationLogs".into(), ViolationCode::InvalidJson)]
+            codes::<Cells>(bad_json),
+            vec![("/medicationLogs".into(), CellCode::InvalidJson)]
         );
 
         // Inside the JSON cell, JSON types apply again: a number is not a dosage.
         let typed = json!({"painLevel": "4", "medicationLogs": r#"[{"drugName":"a","dosage":5}]"#});
         assert_eq!(
-            codes(typed, Source::Text),
-            vec![("/medicationLogs/0/dosage".into(), ViolationCode::WrongType)]
+            codes::<Cells>(typed),
+            vec![("/medicationLogs/0/dosage".into(), ViolationCode::WrongType.into())]
         );
 
         let many = serde_json::to_string(&vec![log("a", "1"); 51]).unwrap();
         assert_eq!(
-            codes(json!({"painLevel": "4", "medicationLogs": many}), Source::Text),
-            vec![("/medicationLogs".into(), ViolationCode::TooManyItems)]
+            codes::<Cells>(json!({"painLevel": "4", "medicationLogs": many})),
+            vec![("/medicationLogs".into(), ViolationCode::TooManyItems.into())]
         );
     }
 }

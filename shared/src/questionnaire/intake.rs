@@ -1,6 +1,7 @@
 //! `intake`: the enrolment form.
 
-use super::decode::{Bounded, Decoder, Fields, Text};
+use super::decode::{Decoder, Fields, Source};
+use super::values::{Bounded, Text};
 use super::Questionnaire;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ impl Questionnaire for Intake {
     const KIND: &'static str = "intake";
     const SCHEMA_VERSION: u32 = 1;
 
-    fn decode_fields(f: &mut Fields<'_>, d: &mut Decoder) -> Option<Self> {
+    fn decode_fields<S: Source>(f: &mut Fields<'_>, d: &mut Decoder<S>) -> Option<Self> {
         let patient_name = f.required("patientName", d);
         let age = f.required("age", d);
         let has_allergy = f.required("hasAllergy", d);
@@ -37,15 +38,12 @@ impl Questionnaire for Intake {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::questionnaire::{decode, Source, ViolationCode};
+    use crate::questionnaire::violation::paths_and_codes;
+    use crate::questionnaire::{decode, CellCode, Cells, Json, ViolationCode};
     use serde_json::{json, Value};
 
     fn violations(body: Value) -> Vec<(String, ViolationCode)> {
-        decode::<Intake>(&body, Source::Json)
-            .expect_err("must be rejected")
-            .into_iter()
-            .map(|v| (v.path, v.code))
-            .collect()
+        paths_and_codes(&decode::<Intake, Json>(&body).expect_err("must be rejected"))
     }
 
     fn v(path: &str, code: ViolationCode) -> (String, ViolationCode) {
@@ -54,11 +52,8 @@ mod tests {
 
     #[test]
     fn valid_intake_is_accepted_and_name_is_trimmed() {
-        let intake = decode::<Intake>(
-            &json!({"patientName": "  Jane Example ", "age": 42, "hasAllergy": true}),
-            Source::Json,
-        )
-        .unwrap();
+        let intake =
+            decode::<Intake, Json>(&json!({"patientName": "  Jane Example ", "age": 42, "hasAllergy": true})).unwrap();
         assert_eq!(intake.patient_name.as_str(), "Jane Example");
         assert_eq!(intake.age.get(), 42);
         assert!(intake.has_allergy);
@@ -80,7 +75,7 @@ mod tests {
     fn age_boundaries() {
         for (age, ok) in [(0, false), (1, true), (150, true), (151, false), (-1, false)] {
             let body = json!({"patientName": "A", "age": age, "hasAllergy": false});
-            assert_eq!(decode::<Intake>(&body, Source::Json).is_ok(), ok, "age {age}");
+            assert_eq!(decode::<Intake, Json>(&body).is_ok(), ok, "age {age}");
         }
         assert_eq!(
             violations(json!({"patientName": "A", "age": 0, "hasAllergy": false})),
@@ -107,8 +102,8 @@ mod tests {
             violations(name("   ".into())),
             vec![v("/patientName", ViolationCode::TooShort)]
         );
-        assert!(decode::<Intake>(&name("é".repeat(200)), Source::Json).is_ok());
-        assert!(decode::<Intake>(&name(format!("  {}  ", "a".repeat(200))), Source::Json).is_ok());
+        assert!(decode::<Intake, Json>(&name("é".repeat(200))).is_ok());
+        assert!(decode::<Intake, Json>(&name(format!("  {}  ", "a".repeat(200)))).is_ok());
         assert_eq!(
             violations(name("a".repeat(201))),
             vec![v("/patientName", ViolationCode::TooLong)]
@@ -125,7 +120,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        let kept = decode::<Intake>(&name("Zoë \u{202e}Åsa 😀"), Source::Json).unwrap();
+        let kept = decode::<Intake, Json>(&name("Zoë \u{202e}Åsa 😀")).unwrap();
         assert_eq!(kept.patient_name.as_str(), "Zoë \u{202e}Åsa 😀");
     }
 
@@ -160,29 +155,31 @@ mod tests {
     #[test]
     fn csv_text_cells_are_parsed_strictly() {
         let row = |age: &str, allergy: &str| json!({"patientName": "A", "age": age, "hasAllergy": allergy});
-        assert!(decode::<Intake>(&row("25", "false"), Source::Text).is_ok());
+        assert!(decode::<Intake, Cells>(&row("25", "false")).is_ok());
         for (age, allergy, path) in [
             ("25.0", "false", "/age"),
             ("x", "false", "/age"),
             ("25", "yes", "/hasAllergy"),
         ] {
-            let errs = decode::<Intake>(&row(age, allergy), Source::Text).unwrap_err();
+            let errs = decode::<Intake, Cells>(&row(age, allergy)).unwrap_err();
             assert_eq!(errs.len(), 1);
-            assert_eq!((errs[0].path.as_str(), errs[0].code), (path, ViolationCode::WrongType));
+            assert_eq!(
+                (errs[0].path.as_str(), errs[0].code),
+                (path, CellCode::Rule(ViolationCode::WrongType))
+            );
         }
-        let errs = decode::<Intake>(&row("", "true"), Source::Text).unwrap_err();
-        assert_eq!((errs[0].path.as_str(), errs[0].code), ("/age", ViolationCode::Missing));
-        let errs = decode::<Intake>(&row("99999999999999999999", "true"), Source::Text).unwrap_err();
-        assert_eq!(errs[0].code, ViolationCode::OutOfRange);
+        let errs = decode::<Intake, Cells>(&row("", "true")).unwrap_err();
+        assert_eq!(
+            (errs[0].path.as_str(), errs[0].code),
+            ("/age", CellCode::Rule(ViolationCode::Missing))
+        );
+        let errs = decode::<Intake, Cells>(&row("99999999999999999999", "true")).unwrap_err();
+        assert_eq!(errs[0].code, CellCode::Rule(ViolationCode::OutOfRange));
     }
 
     #[test]
     fn stored_form_round_trips_and_is_revalidated_on_read() {
-        let intake = decode::<Intake>(
-            &json!({"patientName": "A", "age": 30, "hasAllergy": false}),
-            Source::Json,
-        )
-        .unwrap();
+        let intake = decode::<Intake, Json>(&json!({"patientName": "A", "age": 30, "hasAllergy": false})).unwrap();
         let stored = serde_json::to_value(&intake).unwrap();
         assert_eq!(serde_json::from_value::<Intake>(stored).unwrap(), intake);
         assert!(serde_json::from_value::<Intake>(json!({"patientName": "A", "age": 0, "hasAllergy": false})).is_err());
@@ -190,11 +187,8 @@ mod tests {
 
     #[test]
     fn debug_output_does_not_contain_the_name() {
-        let intake = decode::<Intake>(
-            &json!({"patientName": "Jane Example", "age": 30, "hasAllergy": false}),
-            Source::Json,
-        )
-        .unwrap();
+        let intake =
+            decode::<Intake, Json>(&json!({"patientName": "Jane Example", "age": 30, "hasAllergy": false})).unwrap();
         assert!(!format!("{intake:?}").contains("Jane"));
     }
 }

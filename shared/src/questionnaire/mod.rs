@@ -1,14 +1,19 @@
 //! Questionnaire kinds: each one a Rust type with its validation, all behind one registry.
+//!
+//! The layer below everything else: it knows nothing of HTTP, storage or files.
 
 pub mod daily_pain;
 pub mod decode;
 pub mod intake;
 mod registry;
+pub mod values;
+pub mod violation;
 
 pub use daily_pain::DailyPain;
-pub use decode::{Source, Violation, ViolationCode};
+pub use decode::{Cells, Json, Source};
 pub use intake::Intake;
-pub use registry::{find, names, AcceptError, Kind};
+pub use registry::{find, names, visit_types, AcceptError, Kind, TypeVisitor};
+pub use violation::{CellCode, Violation, ViolationCode};
 
 use decode::{object, Decoder, Fields};
 use serde::{de::DeserializeOwned, Serialize};
@@ -21,15 +26,15 @@ pub trait Questionnaire: Serialize + DeserializeOwned + schemars::JsonSchema + S
     /// Stored with every submission so readers know which rules applied.
     const SCHEMA_VERSION: u32;
     /// Reads every field (so all violations are reported) and builds the value only if all are valid.
-    fn decode_fields(f: &mut Fields<'_>, d: &mut Decoder) -> Option<Self>;
+    fn decode_fields<S: Source>(f: &mut Fields<'_>, d: &mut Decoder<S>) -> Option<Self>;
 }
 
 /// Decodes a whole submission, reporting every violation, unknown fields included.
-pub fn decode<Q: Questionnaire>(value: &Value, source: Source) -> Result<Q, Vec<Violation>> {
-    let mut d = Decoder::new(source);
+pub fn decode<Q: Questionnaire, S: Source>(value: &Value) -> Result<Q, Vec<Violation<S::Code>>> {
+    let mut d = Decoder::<S>::new();
     let q = object(value, "", &mut d, Q::decode_fields);
     d.finish(q)
 }
 
 #[cfg(test)]
-mod proptests;
+mod tests;

@@ -1,8 +1,6 @@
 //! Errors of the storage adapters, with the operation and resource they concern.
 
-use std::error::Error as StdError;
-
-type BoxError = Box<dyn StdError + Send + Sync>;
+use crate::error::BoxError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,16 +42,4 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Backend { .. })
     }
-}
-
-/// The whole chain of an error on one line, for logs.
-pub fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut next = error.source();
-    while let Some(e) = next {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        next = e.source();
-    }
-    out
 }

@@ -1,7 +1,8 @@
 //! An in-memory store with the same conditional semantics as the DynamoDB adapter, for unit tests without AWS.
 
-use super::submissions::{IdempotencyClaim, Inserted, Receipt, SubmissionRecord, SubmissionStore};
+use super::submissions::{IdempotencyClaim, Inserted, SubmissionStore};
 use super::StoreError;
+use crate::submission::{SubmissionRecord, SubmissionRef};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -15,7 +16,7 @@ pub struct MemorySubmissionStore {
 #[derive(Default)]
 struct State {
     records: HashMap<String, SubmissionRecord>,
-    claims: HashMap<String, (String, Receipt)>,
+    claims: HashMap<String, (String, SubmissionRef)>,
 }
 
 impl MemorySubmissionStore {
@@ -55,9 +56,9 @@ impl SubmissionStore for MemorySubmissionStore {
         self.check_available("insert")?;
         let mut state = self.lock();
         if let Some(claim) = claim {
-            if let Some((hash, receipt)) = state.claims.get(&claim.id) {
+            if let Some((hash, original)) = state.claims.get(&claim.id) {
                 return Ok(if *hash == claim.request_hash {
-                    Inserted::Replayed(receipt.clone())
+                    Inserted::Replayed(original.clone())
                 } else {
                     Inserted::KeyReused
                 });
@@ -69,7 +70,7 @@ impl SubmissionStore for MemorySubmissionStore {
         if let Some(claim) = claim {
             state
                 .claims
-                .insert(claim.id.clone(), (claim.request_hash.clone(), record.receipt()));
+                .insert(claim.id.clone(), (claim.request_hash.clone(), record.reference()));
         }
         state.records.insert(record.id.clone(), record.clone());
         Ok(Inserted::Created)

@@ -4,6 +4,7 @@
 //! GET (which only accepts ULIDs) can never return an idempotency record.
 
 use super::StoreError;
+use crate::submission::{SubmissionRecord, SubmissionRef};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
@@ -12,44 +13,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::future::Future;
-
-/// One stored submission: the typed answers plus where they came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubmissionRecord {
-    pub id: String,
-    pub kind: String,
-    /// RFC 3339, UTC, milliseconds.
-    pub received_at: String,
-    pub schema_version: u32,
-    pub request_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub submitted_by: Option<String>,
-    /// The answers as the questionnaire type serialises them (normalised, validated).
-    pub answers: Value,
-    /// For submissions imported from a CSV file: the file and line they came from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provenance: Option<crate::provenance::Provenance>,
-}
-
-impl SubmissionRecord {
-    pub fn receipt(&self) -> Receipt {
-        Receipt {
-            id: self.id.clone(),
-            kind: self.kind.clone(),
-            received_at: self.received_at.clone(),
-        }
-    }
-}
-
-/// What a client gets back for an accepted submission (and again for a replayed one).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Receipt {
-    pub id: String,
-    pub kind: String,
-    pub received_at: String,
-}
 
 /// A request to remember an `Idempotency-Key` together with what was submitted under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,8 +57,8 @@ fn sha256_hex<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
 pub enum Inserted {
     /// Stored now.
     Created,
-    /// The key was used before with the same answers: here is the original receipt; nothing new was stored.
-    Replayed(Receipt),
+    /// The key was used before with the same answers: here is the original submission; nothing new was stored.
+    Replayed(SubmissionRef),
     /// The key was used before with different answers; nothing was stored.
     KeyReused,
 }
@@ -119,7 +82,8 @@ struct IdempotencyItem {
     id: String,
     request_hash: String,
     expires_at: i64,
-    receipt: Receipt,
+    /// What the first request was answered with (the field name is part of the stored format).
+    receipt: SubmissionRef,
 }
 
 pub struct DynamoSubmissionStore {
@@ -182,7 +146,7 @@ impl DynamoSubmissionStore {
             id: claim.id.clone(),
             request_hash: claim.request_hash.clone(),
             expires_at: claim.expires_at,
-            receipt: record.receipt(),
+            receipt: record.reference(),
         })?;
         let result = self
             .client

@@ -7,10 +7,10 @@ mod questionnaires;
 pub use observations::Observations;
 pub use questionnaires::QuestionnaireRows;
 
+use super::ports::Item;
+use super::rejection::{whole_row, Rejection, RowCode};
 use crate::config::ImportConfig;
 use crate::provenance::Provenance;
-use crate::questionnaire::Violation;
-use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
@@ -43,7 +43,7 @@ pub trait Dataset: Send + Sync {
     /// Checks the header; an error rejects the whole file before anything is written.
     fn check_header(&self, header: &Header) -> Result<(), String>;
     /// Decodes and validates one row into the item to write.
-    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Violation>>;
+    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Rejection>>;
 }
 
 /// The header of a file: column names in file order.
@@ -168,14 +168,9 @@ pub struct RowContext<'a> {
 }
 
 /// A row's item as DynamoDB attributes; failing to encode it is reported for that row, not for the file.
-pub fn encode(value: &impl serde::Serialize) -> Result<HashMap<String, AttributeValue>, Vec<Violation>> {
-    serde_dynamo::to_item(value).map_err(|e| {
-        vec![Violation {
-            path: String::new(),
-            code: crate::questionnaire::ViolationCode::InternalError,
-            message: format!("the row could not be encoded: {e}"),
-        }]
-    })
+pub fn encode(value: &impl serde::Serialize) -> Result<Item, Vec<Rejection>> {
+    serde_dynamo::to_item(value)
+        .map_err(|e| whole_row(RowCode::InternalError, format!("the row could not be encoded: {e}")))
 }
 
 /// An item ready for `BatchWriteItem`.
@@ -183,7 +178,7 @@ pub fn encode(value: &impl serde::Serialize) -> Result<HashMap<String, Attribute
 pub struct WriteItem {
     /// The primary key, textually; two rows with the same `key` overwrite each other.
     pub key: String,
-    pub item: HashMap<String, AttributeValue>,
+    pub item: Item,
 }
 
 #[cfg(test)]

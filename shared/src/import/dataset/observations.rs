@@ -2,8 +2,9 @@
 
 use super::{Dataset, Header, Row, RowContext, WriteItem};
 use crate::config::ImportConfig;
+use crate::import::rejection::{Rejection, RejectionCode, RowCode};
 use crate::provenance::Provenance;
-use crate::questionnaire::{Violation, ViolationCode};
+use crate::questionnaire::ViolationCode;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
@@ -83,44 +84,39 @@ impl Dataset for Observations {
         header.expect(&REQUIRED, &OPTIONAL)
     }
 
-    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Violation>> {
+    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Rejection>> {
         let mut violations = Vec::new();
-        let mut report = |column: &str, code, message: String| {
-            violations.push(Violation {
-                path: column.to_owned(),
-                code,
-                message,
-            })
-        };
+        let mut report =
+            |column: &str, code: RejectionCode, message: String| violations.push(Rejection::new(column, code, message));
         let cell = |column: &str| row.get(column).unwrap_or("");
 
         for column in IDENTIFIERS {
             let value = cell(column);
             if value.is_empty() {
-                report(column, ViolationCode::Missing, "is required".into());
+                report(column, ViolationCode::Missing.into(), "is required".into());
             } else if value.trim() != value {
                 report(
                     column,
-                    ViolationCode::SurroundingSpace,
+                    RowCode::SurroundingSpace.into(),
                     "must not start or end with spaces".into(),
                 );
             } else if value.chars().any(char::is_control) {
                 report(
                     column,
-                    ViolationCode::ControlCharacter,
+                    ViolationCode::ControlCharacter.into(),
                     "must not contain control characters".into(),
                 );
             } else if value.chars().count() > MAX_IDENTIFIER {
                 report(
                     column,
-                    ViolationCode::TooLong,
+                    ViolationCode::TooLong.into(),
                     format!("must have at most {MAX_IDENTIFIER} characters"),
                 );
             }
         }
         let value = cell("value");
         if value.trim().is_empty() {
-            report("value", ViolationCode::Missing, "is required".into());
+            report("value", ViolationCode::Missing.into(), "is required".into());
         } else if value
             .chars()
             .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
@@ -128,13 +124,13 @@ impl Dataset for Observations {
             // Free text may span lines; NUL and other control characters are corruption.
             report(
                 "value",
-                ViolationCode::ControlCharacter,
+                ViolationCode::ControlCharacter.into(),
                 "must not contain control characters other than tabs and line breaks".into(),
             );
         } else if value.chars().count() > MAX_VALUE {
             report(
                 "value",
-                ViolationCode::TooLong,
+                ViolationCode::TooLong.into(),
                 format!("must have at most {MAX_VALUE} characters"),
             );
         }
@@ -142,23 +138,23 @@ impl Dataset for Observations {
         if unit.is_some_and(|u| u.chars().count() > MAX_IDENTIFIER) {
             report(
                 "unit",
-                ViolationCode::TooLong,
+                ViolationCode::TooLong.into(),
                 format!("must have at most {MAX_IDENTIFIER} characters"),
             );
         }
         let collected_at = cell("collected_at");
         if collected_at.is_empty() {
-            report("collected_at", ViolationCode::Missing, "is required".into());
+            report("collected_at", ViolationCode::Missing.into(), "is required".into());
         } else {
             match OffsetDateTime::parse(collected_at, &Rfc3339) {
                 Err(_) => report(
                     "collected_at",
-                    ViolationCode::InvalidFormat,
+                    RowCode::InvalidFormat.into(),
                     "must be an RFC 3339 timestamp such as 2026-03-01T09:30:00Z".into(),
                 ),
                 Ok(t) if t > at.now => report(
                     "collected_at",
-                    ViolationCode::InFuture,
+                    RowCode::InFuture.into(),
                     "is later than the time of the import".into(),
                 ),
                 Ok(_) => {}
@@ -192,9 +188,10 @@ impl Dataset for Observations {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::questionnaire::violation::paths_and_codes;
     use time::macros::datetime;
 
-    fn decode(pairs: &[(&str, &str)]) -> Result<WriteItem, Vec<(String, ViolationCode)>> {
+    fn decode(pairs: &[(&str, &str)]) -> Result<WriteItem, Vec<(String, RejectionCode)>> {
         let header = Header::new(pairs.iter().map(|(k, _)| k.to_string()).collect()).unwrap();
         let cells: Vec<&str> = pairs.iter().map(|(_, v)| *v).collect();
         let provenance = Provenance {
@@ -215,7 +212,7 @@ mod tests {
         let dataset = Observations { table: "t".into() };
         dataset
             .decode(&Row::new(&header, &cells), &at)
-            .map_err(|v| v.into_iter().map(|v| (v.path, v.code)).collect())
+            .map_err(|v| paths_and_codes(&v))
     }
 
     fn row() -> Vec<(&'static str, &'static str)> {
@@ -268,16 +265,16 @@ mod tests {
 
     #[test]
     fn every_rule_reports_its_column_and_code() {
-        let cases = [
-            ("subject_id", "", ViolationCode::Missing),
-            ("subject_id", " SUBJ-001", ViolationCode::SurroundingSpace),
-            ("visit", "V1 ", ViolationCode::SurroundingSpace),
-            ("form", "VI\tTALS", ViolationCode::ControlCharacter),
-            ("value", " ", ViolationCode::Missing),
-            ("value", "12\u{0}0", ViolationCode::ControlCharacter),
-            ("collected_at", "", ViolationCode::Missing),
-            ("collected_at", "2026-03-01 09:30", ViolationCode::InvalidFormat),
-            ("collected_at", "2026-11-27T12:00:01Z", ViolationCode::InFuture),
+        let cases: [(&str, &str, RejectionCode); 9] = [
+            ("subject_id", "", ViolationCode::Missing.into()),
+            ("subject_id", " SUBJ-001", RowCode::SurroundingSpace.into()),
+            ("visit", "V1 ", RowCode::SurroundingSpace.into()),
+            ("form", "VI\tTALS", ViolationCode::ControlCharacter.into()),
+            ("value", " ", ViolationCode::Missing.into()),
+            ("value", "12\u{0}0", ViolationCode::ControlCharacter.into()),
+            ("collected_at", "", ViolationCode::Missing.into()),
+            ("collected_at", "2026-03-01 09:30", RowCode::InvalidFormat.into()),
+            ("collected_at", "2026-11-27T12:00:01Z", RowCode::InFuture.into()),
         ];
         for (column, value, code) in cases {
             assert_eq!(

@@ -3,8 +3,9 @@
 
 use super::{Dataset, Header, Row, RowContext, WriteItem};
 use crate::config::ImportConfig;
-use crate::questionnaire::{self, AcceptError, Kind, Source, Violation, ViolationCode};
-use crate::store::SubmissionRecord;
+use crate::import::rejection::{whole_row, Rejection, RowCode};
+use crate::questionnaire::{self, AcceptError, CellCode, Kind, Violation, ViolationCode};
+use crate::submission::SubmissionRecord;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -29,8 +30,8 @@ impl QuestionnaireRows {
         }))
     }
 
-    fn violations_for(&self, object: Map<String, Value>) -> Vec<Violation> {
-        match self.kind.accept(&Value::Object(object), Source::Text) {
+    fn violations_for(&self, object: Map<String, Value>) -> Vec<Violation<CellCode>> {
+        match self.kind.accept_cells(&Value::Object(object)) {
             Err(AcceptError::Invalid(v)) => v,
             _ => Vec::new(),
         }
@@ -71,7 +72,7 @@ impl Dataset for QuestionnaireRows {
         let columns = |code| {
             violations
                 .iter()
-                .filter(|v| v.code == code)
+                .filter(|v| v.code == CellCode::Rule(code))
                 .map(|v| v.path.trim_start_matches('/').to_owned())
                 .collect::<Vec<_>>()
         };
@@ -89,19 +90,14 @@ impl Dataset for QuestionnaireRows {
         }
     }
 
-    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Violation>> {
+    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Rejection>> {
         let object: Map<String, Value> = row.iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect();
-        let answers = self
-            .kind
-            .accept(&Value::Object(object), Source::Text)
-            .map_err(|e| match e {
-                AcceptError::Invalid(violations) => violations,
-                AcceptError::Encode(e) => vec![Violation {
-                    path: String::new(),
-                    code: ViolationCode::InternalError,
-                    message: format!("the answers could not be encoded: {e}"),
-                }],
-            })?;
+        let answers = self.kind.accept_cells(&Value::Object(object)).map_err(|e| match e {
+            AcceptError::Invalid(violations) => violations.into_iter().map(Violation::widen).collect(),
+            AcceptError::Encode(e) => {
+                whole_row(RowCode::InternalError, format!("the answers could not be encoded: {e}"))
+            }
+        })?;
         let id = deterministic_id(at);
         let record = SubmissionRecord {
             id: id.clone(),
@@ -122,6 +118,7 @@ impl Dataset for QuestionnaireRows {
 mod tests {
     use super::*;
     use crate::provenance::Provenance;
+    use crate::questionnaire::violation::paths_and_codes;
     use time::macros::datetime;
 
     fn config() -> ImportConfig {
@@ -151,7 +148,7 @@ mod tests {
         }
     }
 
-    fn decode(kind: &str, names: &[&str], cells: &[&str], line: u64) -> Result<WriteItem, Vec<Violation>> {
+    fn decode(kind: &str, names: &[&str], cells: &[&str], line: u64) -> Result<WriteItem, Vec<Rejection>> {
         let dataset = QuestionnaireRows::for_key(&format!("{kind}/x.csv"), &config()).unwrap();
         let header = header(names);
         let provenance = provenance(line);
@@ -213,13 +210,12 @@ mod tests {
     #[test]
     fn the_api_rules_apply_to_cells() {
         let errs = decode("intake", &["patientName", "age", "hasAllergy"], &["", "0", "maybe"], 2).unwrap_err();
-        let found: Vec<(&str, ViolationCode)> = errs.iter().map(|v| (v.path.as_str(), v.code)).collect();
         assert_eq!(
-            found,
+            paths_and_codes(&errs),
             [
-                ("/patientName", ViolationCode::Missing),
-                ("/age", ViolationCode::OutOfRange),
-                ("/hasAllergy", ViolationCode::WrongType)
+                ("/patientName".to_owned(), ViolationCode::Missing.into()),
+                ("/age".to_owned(), ViolationCode::OutOfRange.into()),
+                ("/hasAllergy".to_owned(), ViolationCode::WrongType.into())
             ]
         );
     }

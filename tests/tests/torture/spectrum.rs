@@ -6,10 +6,11 @@ use integration_tests::{local_aws, repo_path, resource, unique};
 use serde_json::{Map, Value};
 use shared::import::dataset::{Dataset, Header, Row, RowContext, WriteItem};
 use shared::import::pipeline::{FileFacts, Pipeline, ReadEnd};
+use shared::import::ports::{BatchSink, Item, SinkError};
+use shared::import::rejection::Rejection;
 use shared::import::tally::Tally;
-use shared::import::writer::{BatchSink, InFlight, Item, RetryPolicy, SinkError};
+use shared::import::writer::{InFlight, RetryPolicy};
 use shared::provenance::Provenance;
-use shared::questionnaire::Violation;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ impl Dataset for Echo {
     fn check_header(&self, _: &Header) -> Result<(), String> {
         Ok(())
     }
-    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Violation>> {
+    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Rejection>> {
         let mut item: Item = row
             .iter()
             .map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())))
@@ -51,10 +52,10 @@ impl BatchSink for Recorder {
 
 #[tokio::test]
 async fn csv_spectrum_cases_stream_from_s3_into_the_expected_rows() {
-    let dir = repo_path("tests/torture/node_modules/csv-spectrum");
+    let dir = repo_path("tests/tests/torture/node_modules/csv-spectrum");
     let csvs = std::fs::read_dir(dir.join("csvs")).unwrap_or_else(|_| {
         panic!(
-            "{} is missing: scripts/test installs it (npm ci --prefix tests/torture)",
+            "{} is missing: scripts/test installs it (npm ci --prefix tests/tests/torture)",
             dir.display()
         )
     });

@@ -1,7 +1,7 @@
 //! The questionnaire API with a DynamoDB that fails: 503 (retryable), never a 201 without the stored item.
 
 use integration_tests::fault_proxy::{Fault, FaultProxy};
-use integration_tests::{env, local_aws, response_json, submit_intake, unique};
+use integration_tests::{dynamodb_at, env, local_aws, response_json, submit_intake, unique};
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
@@ -9,12 +9,7 @@ use shared::config::{ApiConfig, Env};
 use shared::store::{DynamoSubmissionStore, SubmissionStore};
 
 async fn api_through(proxy: &FaultProxy) -> SubmissionApi<DynamoSubmissionStore> {
-    let sdk = local_aws().await;
-    let faulty = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .endpoint_url(&proxy.url)
-            .build(),
-    );
+    let faulty = dynamodb_at(&proxy.url).await;
     let config = ApiConfig::from_env(&Env::process()).unwrap();
     SubmissionApi::new(DynamoSubmissionStore::new(faulty, env("SUBMISSIONS_TABLE")), config)
 }

@@ -1,7 +1,7 @@
 //! The handler driven with the API Gateway fixtures from `events/`, storing into the real (local) DynamoDB API.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::{env, event, local_aws, response_json, submit_intake, unique};
+use integration_tests::{dynamodb_at, env, event, local_aws, response_json, submit_intake, unique};
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
@@ -155,12 +155,7 @@ async fn an_unreachable_backend_answers_503_never_201() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    // An endpoint on the client's own configuration wins over AWS_ENDPOINT_URL from the environment.
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&local_aws().await)
-            .endpoint_url(endpoint)
-            .build(),
-    );
+    let dynamodb = dynamodb_at(&endpoint).await;
     let config = ApiConfig::from_env(&Env::process()).unwrap();
     let api = SubmissionApi::new(DynamoSubmissionStore::new(dynamodb, env("SUBMISSIONS_TABLE")), config);
     let response = api

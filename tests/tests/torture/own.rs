@@ -1,5 +1,5 @@
 //! Our own torture files through the whole import (S3 event → S3 → pipeline → DynamoDB → reports): each outcome is
-//! documented in `tests/torture/expected.json` and asserted here.
+//! documented in `tests/tests/torture/expected.json` and asserted here.
 
 use integration_tests::import_harness::{harness, only_file, rows};
 use integration_tests::{repo_path, s3_event, unique, upload};
@@ -33,7 +33,8 @@ fn generated(name: &str) -> Vec<u8> {
 async fn every_torture_file_has_its_documented_outcome() {
     let h = harness(|_| {}).await;
     let manifest: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(repo_path("tests/torture/expected.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(repo_path("tests/tests/torture/expected.json")).unwrap())
+            .unwrap();
     let run = unique("torture");
     let mut failures = Vec::new();
     for case in &manifest {
@@ -41,7 +42,7 @@ async fn every_torture_file_has_its_documented_outcome() {
         let body = if case.get("generated").is_some() {
             generated(name)
         } else {
-            std::fs::read(repo_path(&format!("tests/torture/files/{name}"))).unwrap()
+            std::fs::read(repo_path(&format!("tests/tests/torture/files/{name}"))).unwrap()
         };
         let key = format!("imports/observations/{run}/{name}");
         upload(&h.s3, &key, body).await;

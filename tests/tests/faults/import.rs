@@ -1,33 +1,17 @@
 //! The import through a proxy that fails 10 % of DynamoDB requests.
 
 use integration_tests::fault_proxy::FaultProxy;
-use integration_tests::import_harness::{only_file, rows, Harness};
+use integration_tests::import_harness::{harness_writing_through, only_file, rows};
 use integration_tests::{
-    count_observations, env, local_aws, observations_csv, observations_of, s3_event, unique, upload,
+    count_observations, dynamodb_at, env, observations_csv, observations_of, s3_event, unique, upload,
 };
-use shared::config::{Env, ImportConfig};
-use shared::import::writer::DynamoSink;
-use shared::import::ImportService;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_under_ten_percent_faults_writes_every_valid_row_exactly_once() {
     let proxy = FaultProxy::start(&env("AWS_ENDPOINT_URL"), 0.10, 20261127, &[]).await;
-    let sdk = local_aws().await;
-    let faulty = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .endpoint_url(&proxy.url)
-            .build(),
-    );
-    let direct = shared::aws::dynamodb(&sdk);
-    let s3 = shared::aws::s3(&sdk);
-    let config = ImportConfig::from_env(&Env::process()).unwrap();
-    let h = Harness {
-        service: ImportService::new(s3.clone(), faulty.clone(), DynamoSink::new(faulty), config),
-        s3,
-        dynamodb: direct.clone(),
-    };
+    let h = harness_writing_through(dynamodb_at(&proxy.url).await, |_| {}).await;
 
     let study = unique("faults");
     let valid = 3_000;
@@ -55,8 +39,8 @@ async fn an_import_under_ten_percent_faults_writes_every_valid_row_exactly_once(
     assert_eq!(rows(&summary), (valid as u64 + 30, valid as u64, 30, 0));
 
     // Exactly once: deterministic keys, so the count equals the valid rows, and every value is the file's.
-    assert_eq!(count_observations(&direct, &study, 10).await, valid as u64);
-    for (subject, item) in observations_of(&direct, &study, 10).await {
+    assert_eq!(count_observations(&h.dynamodb, &study, 10).await, valid as u64);
+    for (subject, item) in observations_of(&h.dynamodb, &study, 10).await {
         let i: usize = item["item"]
             .as_str()
             .unwrap()

@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::config::ImportConfig;
-use crate::import::dataset::{self, WriteItem};
-use crate::import::writer::{Item, SinkError};
+use crate::import::dataset::{self, Header, Row, RowContext, WriteItem};
+use crate::import::ports::{Item, SinkError};
+use crate::import::rejection::Rejection;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -12,14 +13,13 @@ use time::macros::datetime;
 
 type Script = dyn Fn(usize, &[Item]) -> Result<Vec<usize>, SinkError> + Send + Sync;
 
-/// A sink that takes `latency` per call, records what it stored and how many calls overlapped, and answers as
-/// `script` says (call number, items) → unprocessed indexes or an error.
+/// A sink that takes `latency` per call, records what it stored and how many calls overlapped (its own gauge, apart
+/// from the pipeline's), and answers as `script` says (call number, items) → unprocessed indexes or an error.
 struct FakeSink {
     latency: Duration,
     script: Box<Script>,
     calls: AtomicUsize,
-    now: AtomicUsize,
-    peak: AtomicUsize,
+    overlap: Arc<InFlight>,
     stored: Mutex<Vec<Item>>,
 }
 
@@ -32,8 +32,7 @@ impl FakeSink {
             latency: Duration::from_millis(latency_ms),
             script: Box::new(script),
             calls: AtomicUsize::new(0),
-            now: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
+            overlap: Arc::default(),
             stored: Mutex::new(Vec::new()),
         }
     }
@@ -50,15 +49,7 @@ impl FakeSink {
 impl BatchSink for FakeSink {
     async fn write_batch(&self, _table: &str, items: Vec<Item>) -> Result<Vec<usize>, SinkError> {
         assert!(items.len() <= BATCH_SIZE, "batch of {}", items.len());
-        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        struct Leave<'a>(&'a AtomicUsize);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        let _leave = Leave(&self.now);
+        let _overlapping = self.overlap.enter();
         tokio::time::sleep(self.latency).await;
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         let unprocessed = (self.script)(call, &items)?;
@@ -123,7 +114,7 @@ fn observations(rows: usize) -> String {
 
 struct Run {
     end: ReadEnd,
-    counts: super::super::tally::Counts,
+    counts: crate::import::tally::Counts,
     first_not_reached: Option<RowPos>,
     report: String,
     peak: usize,
@@ -198,7 +189,7 @@ async fn writes_in_flight_never_exceed_the_configured_concurrency() {
         )
         .await;
         assert_eq!(result.counts.imported, 2000);
-        let observed = sink.peak.load(Ordering::SeqCst);
+        let observed = sink.overlap.peak();
         assert!(observed <= concurrency, "{observed} > {concurrency}");
         assert_eq!(observed, concurrency, "the bound should also be reached");
         assert_eq!(result.peak, observed, "the gauge reports what the sink saw");
@@ -432,7 +423,7 @@ impl Dataset for Fragile {
     fn check_header(&self, _: &Header) -> Result<(), String> {
         Ok(())
     }
-    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Violation>> {
+    fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Rejection>> {
         let value = row.get("v").unwrap_or_default();
         assert_ne!(value, "boom", "a bug");
         let item = Item::from([(

@@ -1,7 +1,7 @@
-//! Property tests: the rules hold for any input, and no input makes decoding panic.
+//! Property tests of the questionnaire rules: they hold for any input, and no input makes decoding panic.
 
-use super::decode::{Bounded, Text};
-use super::{decode, DailyPain, Intake, Source, Violation};
+use super::values::{Bounded, Text};
+use super::{decode, Cells, DailyPain, Intake, Json, Violation};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -34,7 +34,7 @@ fn json() -> impl Strategy<Value = Value> {
     })
 }
 
-fn well_formed(violations: &[Violation]) -> bool {
+fn well_formed<C>(violations: &[Violation<C>]) -> bool {
     violations
         .iter()
         .all(|v| (v.path.is_empty() || v.path.starts_with('/')) && !v.message.is_empty())
@@ -61,13 +61,17 @@ proptest! {
 
     #[test]
     fn any_json_decodes_or_is_rejected_with_addressed_violations(value in json()) {
-        for source in [Source::Json, Source::Text] {
-            if let Err(v) = decode::<Intake>(&value, source) {
-                prop_assert!(!v.is_empty() && well_formed(&v), "{:?}", v);
-            }
-            if let Err(v) = decode::<DailyPain>(&value, source) {
-                prop_assert!(!v.is_empty() && well_formed(&v), "{:?}", v);
-            }
+        if let Err(v) = decode::<Intake, Json>(&value) {
+            prop_assert!(!v.is_empty() && well_formed(&v), "{:?}", v);
+        }
+        if let Err(v) = decode::<DailyPain, Json>(&value) {
+            prop_assert!(!v.is_empty() && well_formed(&v), "{:?}", v);
+        }
+        if let Err(v) = decode::<Intake, Cells>(&value) {
+            prop_assert!(!v.is_empty() && well_formed(&v), "{:?}", v);
+        }
+        if let Err(v) = decode::<DailyPain, Cells>(&value) {
+            prop_assert!(!v.is_empty() && well_formed(&v), "{:?}", v);
         }
     }
 
@@ -78,7 +82,7 @@ proptest! {
         allergy in any::<bool>(),
     ) {
         let body = serde_json::json!({"patientName": name, "age": age, "hasAllergy": allergy});
-        let intake = decode::<Intake>(&body, Source::Json).unwrap();
+        let intake = decode::<Intake, Json>(&body).unwrap();
         prop_assert_eq!(intake.patient_name.as_str(), name.trim());
         let stored = serde_json::to_value(&intake).unwrap();
         prop_assert_eq!(serde_json::from_value::<Intake>(stored).unwrap(), intake);
@@ -89,6 +93,6 @@ proptest! {
         let list: Vec<Value> = (0..logs).map(|i| serde_json::json!({"drugName": format!("d{i}"), "dosage": "1 mg"})).collect();
         let json = serde_json::json!({"painLevel": level, "medicationLogs": list});
         let text = serde_json::json!({"painLevel": level.to_string(), "medicationLogs": Value::Array(list).to_string()});
-        prop_assert_eq!(decode::<DailyPain>(&json, Source::Json).unwrap(), decode::<DailyPain>(&text, Source::Text).unwrap());
+        prop_assert_eq!(decode::<DailyPain, Json>(&json).unwrap(), decode::<DailyPain, Cells>(&text).unwrap());
     }
 }

@@ -1,6 +1,10 @@
 //! Helpers for the integration tests: they run against the local AWS API and function emulator that
 //! `scripts/test` starts, and read their addresses from the environment it exports.
 
+pub mod fault_proxy;
+pub mod import_harness;
+pub mod runtime_api;
+
 use aws_config::SdkConfig;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -20,6 +24,16 @@ pub async fn local_aws() -> SdkConfig {
         "AWS_ENDPOINT_URL must point at the local stack, got {endpoint}"
     );
     shared::aws::sdk_config().await
+}
+
+/// A DynamoDB client for another endpoint than the local API (a fault proxy, or a port where nothing listens). An
+/// endpoint on the client's own configuration wins over `AWS_ENDPOINT_URL` from the environment.
+pub async fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&local_aws().await)
+            .endpoint_url(endpoint)
+            .build(),
+    )
 }
 
 pub fn repo_path(relative: &str) -> PathBuf {
@@ -75,9 +89,6 @@ pub async fn observation(dynamodb: &aws_sdk_dynamodb::Client, pk: &str, sk: &str
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
-
-pub mod fault_proxy;
-pub mod runtime_api;
 
 /// The local name of a table or bucket of `template.yaml` (exported by `scripts/test` as `RESOURCE_<LogicalId>`).
 pub fn resource(logical_id: &str) -> String {
@@ -162,104 +173,4 @@ async fn query_study(
         }
     }
     (count, items)
-}
-
-/// The import service in-process against the local stack, and checks of what it records.
-pub mod import_harness {
-    use super::{local_aws, resource, unique};
-    use aws_lambda_events::event::s3::S3Event;
-    use lambda_runtime::{Context, LambdaEvent};
-    use serde_json::Value;
-    use shared::config::{Env, ImportConfig};
-    use shared::import::writer::DynamoSink;
-    use shared::import::{ImportResponse, ImportService};
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-    pub struct Harness {
-        pub service: ImportService<DynamoSink>,
-        pub s3: aws_sdk_s3::Client,
-        pub dynamodb: aws_sdk_dynamodb::Client,
-    }
-
-    pub async fn harness(tune: impl FnOnce(&mut ImportConfig)) -> Harness {
-        let sdk = local_aws().await;
-        let mut config =
-            ImportConfig::from_env(&Env::process()).expect("scripts/test exports the import configuration");
-        tune(&mut config);
-        let dynamodb = shared::aws::dynamodb(&sdk);
-        let s3 = shared::aws::s3(&sdk);
-        Harness {
-            service: ImportService::new(s3.clone(), dynamodb.clone(), DynamoSink::new(dynamodb.clone()), config),
-            s3,
-            dynamodb,
-        }
-    }
-
-    fn context(budget: Duration) -> Context {
-        let mut context = Context::default();
-        context.request_id = unique("request");
-        context.deadline = (SystemTime::now() + budget)
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        context
-    }
-
-    impl Harness {
-        pub async fn invoke(&self, event: S3Event, budget: Duration) -> ImportResponse {
-            self.service
-                .invoke(LambdaEvent::new(event, context(budget)))
-                .await
-                .expect("the import records its outcome")
-        }
-
-        pub async fn object(&self, key: &str) -> String {
-            let out = self
-                .s3
-                .get_object()
-                .bucket(resource("ImportBucket"))
-                .key(key)
-                .send()
-                .await
-                .unwrap();
-            String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
-        }
-
-        /// The summary report and the job record agree with the returned summary.
-        pub async fn check_reports(&self, summary: &Value) -> String {
-            let stored: Value =
-                serde_json::from_str(&self.object(summary["reports"]["summary"].as_str().unwrap()).await).unwrap();
-            assert_eq!(&stored, summary);
-            let job = self
-                .dynamodb
-                .get_item()
-                .table_name(resource("ImportJobsTable"))
-                .key(
-                    "importId",
-                    aws_sdk_dynamodb::types::AttributeValue::S(summary["importId"].as_str().unwrap().into()),
-                )
-                .send()
-                .await
-                .unwrap()
-                .item
-                .expect("job record");
-            let job: Value = serde_dynamo::from_item(job).unwrap();
-            assert_eq!(job["status"], summary["status"]);
-            assert_eq!(job["rows"], summary["rows"]);
-            self.object(summary["reports"]["rejectedRows"].as_str().unwrap()).await
-        }
-    }
-
-    pub fn only_file(response: &ImportResponse) -> Value {
-        assert_eq!(response.files.len(), 1, "{response:?}");
-        serde_json::to_value(&response.files[0]).unwrap()
-    }
-
-    pub fn rows(summary: &Value) -> (u64, u64, u64, u64) {
-        let r = &summary["rows"];
-        let get = |k: &str| r[k].as_u64().unwrap();
-        let counts = (get("total"), get("imported"), get("rejected"), get("notReached"));
-        assert_eq!(counts.0, counts.1 + counts.2 + counts.3, "{summary}");
-        counts
-    }
 }

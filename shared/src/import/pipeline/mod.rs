@@ -1,0 +1,151 @@
+//! The streaming import of one CSV body: a reader that decodes rows, a bounded set of write tasks fed through
+//! bounded queues, and a stop instant after which everything is cancelled and awaited before returning.
+
+mod reader;
+mod task;
+
+use super::dataset::Dataset;
+use super::lines::LineCounting;
+use super::ports::BatchSink;
+use super::tally::{RowPos, Tally};
+use super::writer::{BatchWriter, InFlight, RetryPolicy, BATCH_SIZE};
+use crate::provenance::Provenance;
+use csv_async::AsyncReaderBuilder;
+use reader::RowReader;
+use std::sync::Arc;
+use std::time::Duration;
+use task::WriteTask;
+use time::OffsetDateTime;
+use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{timeout, timeout_at, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Rows queued per write task beyond the batch it is filling: how far the reader may run ahead.
+const QUEUE_PER_TASK: usize = 2 * BATCH_SIZE;
+
+/// How reading a body ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// The whole file was read.
+    Eof,
+    /// The stop instant came first; `next` is the first row not read.
+    Deadline { next: RowPos },
+    /// The header is unusable; nothing was written.
+    HeaderRejected(String),
+    /// The body could not be read further (e.g. the connection broke); `next` is the first row not read.
+    ReadFailed { next: RowPos, message: String },
+}
+
+/// Settings of one pipeline run.
+pub struct Pipeline<S> {
+    pub sink: Arc<S>,
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    /// After the stop instant, how long write tasks may take to finish their current request before being aborted.
+    pub grace: Duration,
+    pub in_flight: Arc<InFlight>,
+}
+
+/// Fixed facts of the file, copied into each row's context.
+pub struct FileFacts {
+    pub provenance: Provenance,
+    pub request_id: String,
+    pub uploader: Option<String>,
+    pub now: OffsetDateTime,
+    pub object_time: OffsetDateTime,
+}
+
+impl<S: BatchSink> Pipeline<S> {
+    /// Imports every row of `body`. Returns only after every task it started has ended.
+    ///
+    /// # Cancel safety
+    /// Not meant to be dropped: it ends by itself at `stop_at` (plus the grace period). If it is dropped anyway, the
+    /// `JoinSet` aborts the write tasks, so none outlives it; rows not confirmed stay not reached in the tally.
+    pub async fn run<R>(
+        &self,
+        body: R,
+        dataset: &dyn Dataset,
+        facts: &FileFacts,
+        stop_at: Instant,
+        tally: &Arc<Tally>,
+    ) -> ReadEnd
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        let (body, lines) = LineCounting::new(body);
+        let csv = AsyncReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .create_reader(body);
+        let mut reader = RowReader {
+            csv,
+            lines,
+            dataset,
+            facts,
+            stop_at,
+            tally,
+        };
+        let header = match timeout_at(stop_at, reader.read_header()).await {
+            Err(_) => return ReadEnd::Deadline { next: RowPos::START },
+            Ok(Err(message)) => return ReadEnd::HeaderRejected(message),
+            Ok(Ok(header)) => header,
+        };
+
+        let cancel = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let mut queues = Vec::with_capacity(self.concurrency);
+        for _ in 0..self.concurrency {
+            let (tx, rx) = mpsc::channel(QUEUE_PER_TASK);
+            queues.push(tx);
+            let task = WriteTask {
+                alive: self.in_flight.task_started(),
+                queue: rx,
+                writer: BatchWriter {
+                    sink: Arc::clone(&self.sink),
+                    table: dataset.table().to_owned(),
+                    retry: self.retry,
+                    tally: Arc::clone(tally),
+                    in_flight: Arc::clone(&self.in_flight),
+                    cancel: cancel.clone(),
+                },
+            };
+            tasks.spawn(task.run());
+        }
+
+        let end = reader.read_rows(&header, &queues).await;
+        drop(queues);
+        self.finish_tasks(&mut tasks, &cancel, stop_at).await;
+        end
+    }
+
+    /// Lets the tasks finish until `stop_at`; then cancels them, gives them `grace` to end between requests, and
+    /// aborts what is left. Every task has ended when this returns.
+    async fn finish_tasks(&self, tasks: &mut JoinSet<()>, cancel: &CancellationToken, stop_at: Instant) {
+        if timeout_at(stop_at, join_all(tasks)).await.is_ok() {
+            return;
+        }
+        tracing::warn!("stop time reached; cancelling write tasks");
+        cancel.cancel();
+        if timeout(self.grace, join_all(tasks)).await.is_err() {
+            tracing::warn!("write tasks still busy after the grace period; aborting them");
+            tasks.abort_all();
+            join_all(tasks).await;
+        }
+    }
+}
+
+async fn join_all(tasks: &mut JoinSet<()>) {
+    while let Some(result) = tasks.join_next().await {
+        if let Err(e) = result {
+            if e.is_panic() {
+                // Its rows stay pending and are reported as not reached.
+                tracing::error!("a write task panicked");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
