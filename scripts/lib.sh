@@ -94,7 +94,8 @@ start_aws() {
   set +a
 }
 
-# The functions behind cargo-lambda's emulator; exports FUNCTION_URL and LAMBDA_INVOKE_PORT.
+# The functions behind cargo-lambda's emulator; exports FUNCTION_URL and LAMBDA_INVOKE_PORT. Clients reach the API
+# through start_gateway, which adds what API Gateway does in front (cargo lambda watch has no JWT authorizer).
 start_functions() {
   local port
   port=$(free_port)
@@ -102,21 +103,54 @@ start_functions() {
   export LAMBDA_INVOKE_PORT=$port
   export FUNCTION_URL="http://127.0.0.1:$port/lambda-url"
   log "building and starting the functions under cargo lambda watch (port $port)"
-  # Ready when the function itself answers (a problem+json 404 for a path it does not serve).
+  # Ready when the function itself answers (a problem+json 401: the emulator passes on no identity).
   wait_until watch "$LAST_SERVICE" 900 \
-    bash -c "curl -sS --max-time 5 '$FUNCTION_URL/submit-questionnaire/' | grep -q route_not_found"
+    bash -c "curl -sS --max-time 5 '$FUNCTION_URL/submit-questionnaire/' | grep -q '\"code\":\"unauthenticated\"'"
 }
 
-# fuzz_api MAX_EXAMPLES MIN_CASES: schemathesis against the running questionnaire function (openapi.json), with the
-# hooks in tests/fuzz; fails on any 5xx or non-conforming answer, or when fewer than MIN_CASES cases ran.
+# The HTTP API of template.yaml in front of the emulator: routes, JWT authorizer and scopes (tests/src/gateway.rs).
+# Exports API_URL, GATEWAY_ROUTES and LOCAL_JWT_SECRET (a fresh key per run; tokens come from `local-gateway mint`).
+start_gateway() {
+  local port
+  port=$(free_port)
+  cargo build --locked --quiet -p integration-tests --bin local-gateway
+  export GATEWAY_ROUTES="$STATE/api-routes.json"
+  "$VENV/bin/python" "$ROOT/scripts/local_stack.py" api-routes "$GATEWAY_ROUTES"
+  LOCAL_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  export LOCAL_JWT_SECRET
+  GATEWAY_EMULATOR="http://127.0.0.1:$LAMBDA_INVOKE_PORT" GATEWAY_PORT=$port \
+    start_service gateway "$ROOT/target/debug/local-gateway" serve
+  export API_URL="http://127.0.0.1:$port"
+  log "local HTTP API (routes and JWT authorizer of template.yaml) on $API_URL"
+  wait_until gateway "$LAST_SERVICE" 30 bash -c "curl -s -o /dev/null -w '%{http_code}' '$API_URL/' | grep -q 404"
+}
+
+# A token of the local identity provider: local_token SUB "SCOPE ...".
+local_token() {
+  "$ROOT/target/debug/local-gateway" mint "$1" "$2"
+}
+
+# fuzz_api MAX_EXAMPLES MIN_CASES: schemathesis against the local HTTP API (openapi.json) with every check and phase,
+# as two patients and a staff member (tests/fuzz/schemathesis.toml), with the hooks in tests/fuzz; fails on any
+# failed check, or when fewer than MIN_CASES cases ran.
 fuzz_api() {
   local examples=$1 min_cases=$2 report="$STATE/schemathesis"
   rm -rf "$report"
+  export SCHEMATHESIS_WFC_AUTH="$STATE/fuzz-identities.json"
+  "$VENV/bin/python" - "$SCHEMATHESIS_WFC_AUTH" \
+    "patient-a=$(local_token fuzz-patient-a 'questionnaires/submit questionnaires/read')" \
+    "patient-b=$(local_token fuzz-patient-b 'questionnaires/submit questionnaires/read')" \
+    "staff=$(local_token fuzz-nurse 'questionnaires/read questionnaires/read-all')" <<'PY'
+import json, sys
+users = [arg.split("=", 1) for arg in sys.argv[2:]]
+auth = [{"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {token}"}]} for name, token in users]
+json.dump({"schemaVersion": "0.2.0", "auth": auth}, open(sys.argv[1], "w"))
+PY
   log "fuzzing the questionnaire API with schemathesis (up to $examples examples per operation)"
-  PYTHONPATH="$ROOT/tests/fuzz" SCHEMATHESIS_HOOKS=hooks "$VENV/bin/st" run "$ROOT/openapi.json" \
-    --url "$FUNCTION_URL/submit-questionnaire" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
-    --mode all --phases examples,coverage,fuzzing --max-examples "$examples" --seed 20261127 \
+  PYTHONPATH="$ROOT/tests/fuzz" SCHEMATHESIS_HOOKS=hooks "$VENV/bin/st" \
+    --config-file "$ROOT/tests/fuzz/schemathesis.toml" run "$ROOT/openapi.json" \
+    --url "$API_URL" --checks all \
+    --mode all --phases examples,coverage,fuzzing,stateful --max-examples "$examples" --seed 20261127 \
     --generation-database none --workers 2 --no-color --report json --report-dir "$report"
   "$VENV/bin/python" - "$report" "$min_cases" <<'PY'
 import glob, json, sys

@@ -9,6 +9,7 @@ CloudFormation property names match the DynamoDB and S3 API parameters, so the p
     python local_stack.py show-object BUCKET KEY      # print one object
     python local_stack.py upload BUCKET KEY FILE      # upload a file
     python local_stack.py bucket-name LOGICAL_ID      # the local name of a bucket of the template
+    python local_stack.py api-routes FILE             # the HTTP API's routes, scopes and JWT issuer, for the gateway
 """
 
 import json
@@ -157,6 +158,39 @@ def bucket_name(logical_id):
     print(Resolver(load_template()).physical_name(logical_id))
 
 
+def api_routes(out_file):
+    """The HTTP API as the template defines it: every route of every function, the scopes its JWT authorizer asks
+    for, and the authorizer's issuer and audiences. The local gateway (tests/src/gateway.rs) serves exactly this."""
+    template = load_template()
+    r = Resolver(template)
+    apis = {k: v for k, v in r.resources.items() if v["Type"] == "AWS::Serverless::HttpApi"}
+    if len(apis) != 1:
+        raise SystemExit(f"template.yaml: expected one HttpApi, found {len(apis)}")
+    auth = next(iter(apis.values()))["Properties"]["Auth"]
+    jwt = auth["Authorizers"][auth["DefaultAuthorizer"]]["JwtConfiguration"]
+    audience = r.value(jwt["audience"])
+    routes = []
+    for res in r.resources.values():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        function = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        for event in res.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") != "HttpApi":
+                continue
+            props = event["Properties"]
+            scopes = props.get("Auth", {}).get("AuthorizationScopes", [])
+            routes.append(
+                {
+                    "method": props["Method"].upper(),
+                    "path": props["Path"],
+                    "scopes": [r.value(s) for s in scopes],
+                    "function": function,
+                }
+            )
+    document = {"issuer": r.value(jwt["issuer"]), "audience": audience.split(","), "routes": routes}
+    Path(out_file).write_text(json.dumps(document, indent=2) + "\n")
+
+
 def show_object(bucket, key):
     body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     sys.stdout.write(body.decode("utf-8", errors="replace"))
@@ -170,5 +204,6 @@ if __name__ == "__main__":
         "show-object": show_object,
         "upload": upload,
         "bucket-name": bucket_name,
+        "api-routes": api_routes,
     }
     commands[command](*args)

@@ -76,6 +76,55 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// How long an `Idempotency-Key` is remembered (`IDEMPOTENCY_TTL_SECONDS`, default 86400).
     pub idempotency_ttl: Duration,
+    /// The OAuth2 scopes that grant each operation.
+    pub scopes: Scopes,
+}
+
+/// OAuth2 resource-server scopes, as an identity provider such as Cognito issues them. API Gateway checks them per
+/// route (`template.yaml`); the function checks them again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scopes {
+    /// Submitting questionnaires (`SUBMIT_SCOPE`, default `questionnaires/submit`).
+    pub submit: String,
+    /// Reading one's own submissions (`READ_SCOPE`, default `questionnaires/read`).
+    pub read: String,
+    /// Staff: reading every submission, imported ones included (`STAFF_SCOPE`, default `questionnaires/read-all`).
+    pub staff: String,
+}
+
+impl Default for Scopes {
+    fn default() -> Self {
+        Self {
+            submit: "questionnaires/submit".into(),
+            read: "questionnaires/read".into(),
+            staff: "questionnaires/read-all".into(),
+        }
+    }
+}
+
+impl Scopes {
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let scope = |name: &'static str, default: String| {
+            let value = env.parsed_or(name, default, |s: &String| {
+                !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
+            })?;
+            Ok::<_, ConfigError>(value)
+        };
+        let scopes = Self {
+            submit: scope("SUBMIT_SCOPE", defaults.submit)?,
+            read: scope("READ_SCOPE", defaults.read)?,
+            staff: scope("STAFF_SCOPE", defaults.staff)?,
+        };
+        if scopes.submit == scopes.staff || scopes.read == scopes.staff {
+            return Err(ConfigError::Invalid {
+                name: "STAFF_SCOPE",
+                value: scopes.staff,
+                reason: "the staff scope must differ from the submit and read scopes".into(),
+            });
+        }
+        Ok(scopes)
+    }
 }
 
 impl ApiConfig {
@@ -88,6 +137,7 @@ impl ApiConfig {
                 (1..=10 * 1024 * 1024).contains(n)
             })?,
             idempotency_ttl: env.seconds_or("IDEMPOTENCY_TTL_SECONDS", 86_400, |s| (60..=30 * 86_400).contains(s))?,
+            scopes: Scopes::from_env(env)?,
         })
     }
 }
@@ -145,6 +195,28 @@ mod tests {
         assert_eq!(config.submissions_table, "t");
         assert_eq!(config.max_body_bytes, 65_536);
         assert_eq!(config.idempotency_ttl, Duration::from_secs(86_400));
+        assert_eq!(config.scopes.submit, "questionnaires/submit");
+        assert_eq!(config.scopes.read, "questionnaires/read");
+        assert_eq!(config.scopes.staff, "questionnaires/read-all");
+    }
+
+    #[test]
+    fn scope_names_are_configurable_and_staff_must_be_its_own_scope() {
+        let config = ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t"), ("STAFF_SCOPE", "epro/all")])).unwrap();
+        assert_eq!(config.scopes.staff, "epro/all");
+        for bad in ["questionnaires/read", "has space"] {
+            let err = ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t"), ("STAFF_SCOPE", bad)])).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "STAFF_SCOPE",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod import;
+pub mod json;
 pub mod provenance;
 pub mod questionnaire;
 pub mod store;

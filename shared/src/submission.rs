@@ -14,8 +14,12 @@ pub struct SubmissionRecord {
     pub received_at: String,
     pub schema_version: u32,
     pub request_id: String,
+    /// The `sub` of the patient (or clinician) who submitted through the API; they may read it back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_by: Option<String>,
+    /// For a CSV backfill: who uploaded the file (S3's principal id). Staff see it; patients never do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_by: Option<String>,
     /// The answers as the questionnaire type serialises them (normalised, validated).
     pub answers: Value,
     /// For submissions imported from a CSV file: the file and line they came from.
@@ -24,6 +28,11 @@ pub struct SubmissionRecord {
 }
 
 impl SubmissionRecord {
+    /// Imported from a file rather than submitted by its patient: readable by staff only.
+    pub fn is_imported(&self) -> bool {
+        self.provenance.is_some()
+    }
+
     pub fn reference(&self) -> SubmissionRef {
         SubmissionRef {
             id: self.id.clone(),

@@ -1,8 +1,9 @@
-"""Schemathesis hooks for fuzzing the questionnaire API through cargo lambda watch.
+"""Schemathesis hooks for fuzzing the questionnaire API through the local HTTP API.
 
 Schemathesis generates conforming and non-conforming bodies from openapi.json. These hooks add what it does not
-generate by itself, each on a fixed share of POST requests: a wrong content type, a body far above the size limit, a
-deeply nested body and text with unusual Unicode. Every answer must still be documented and never a 5xx.
+generate by itself, each on a fixed share of the POST requests it already meant to be invalid (negative mode, so
+that a rejection is what the checks expect): a wrong content type, a body far above the size limit, a deeply nested
+body and text with unusual Unicode.
 """
 
 import itertools
@@ -13,14 +14,14 @@ import schemathesis
 _posts = itertools.count()
 
 ODD_TEXT = [
-    "\u202eevil\u202c",  # right-to-left override
-    "Zoë\u200d👩\u200d⚕️",  # zero-width joiners and an emoji sequence
+    "\u202eevil\u202c",  # right-to-left override: refused as a forbidden character
+    "Zoë\u200d👩\u200d⚕️",  # zero-width joiners: refused likewise
     "\ufeffname",  # byte-order mark inside text
     "\U0010ffff\U000e0001",  # private-use and tag characters
     "\u0000\u0007",  # control characters: rejected as such
     "a" * 1000,  # far over the length limits
 ]
-# Lone surrogates ("\ud800" escapes) break schemathesis itself; tests/submissions/end_to_end.rs sends them.
+# Lone surrogates ("\ud800" escapes) break schemathesis itself; tests/tests/submissions/end_to_end.rs sends them.
 
 
 def _deep(depth):
@@ -32,18 +33,8 @@ def _deep(depth):
 
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
-    # cargo lambda watch itself answers 500, without invoking the function, when a header value is not ASCII (API
-    # Gateway does not). Keep header values ASCII here; the function's handling of such values is tested in-process.
-    if case.headers:
-        case.headers = {
-            name: value.encode("ascii", "backslashreplace").decode("ascii") if isinstance(value, str) else value
-            for name, value in case.headers.items()
-        }
-    # Likewise it answers 500 itself for a body that is not UTF-8 (API Gateway base64-encodes such bodies; the
-    # in-process tests send one): keep the bytes that are valid and replace the rest.
-    if isinstance(case.body, bytes):
-        case.body = case.body.decode("utf-8", "replace").encode("utf-8")
-    if case.method.upper() != "POST":
+    meta = getattr(case, "meta", None)
+    if case.method.upper() != "POST" or meta is None or not meta.generation.mode.is_negative:
         return
     variant = next(_posts) % 10
     if variant == 1:

@@ -4,13 +4,13 @@
 //! or a 500, its connection is reset, it is delayed, or it is forwarded and then answered with a 500 anyway (the
 //! write happened; the client cannot know). Everything else is forwarded unchanged.
 
+use crate::http_server::Server;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -69,13 +69,7 @@ impl Stats {
 pub struct FaultProxy {
     pub url: String,
     pub stats: Arc<Stats>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    _server: Server,
 }
 
 struct Plan {
@@ -90,8 +84,6 @@ struct Plan {
 impl FaultProxy {
     /// A proxy to `upstream` that injects one of `kinds` (all kinds if empty) into a `rate` share of requests.
     pub async fn start(upstream: &str, rate: f64, seed: u64, kinds: &[Fault]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let stats = Arc::new(Stats::default());
         let plan = Arc::new(Plan {
             upstream: upstream.trim_end_matches('/').to_owned(),
@@ -101,24 +93,16 @@ impl FaultProxy {
             client: reqwest::Client::new(),
             stats: Arc::clone(&stats),
         });
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let plan = Arc::clone(&plan);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let plan = Arc::clone(&plan);
-                        async move { plan.handle(request).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Self { url, stats, server }
+        let server = Server::start(0, move |request, _| {
+            let plan = Arc::clone(&plan);
+            async move { plan.handle(request).await }
+        })
+        .await;
+        Self {
+            url: server.url.clone(),
+            stats,
+            _server: server,
+        }
     }
 }
 

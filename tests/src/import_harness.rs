@@ -79,12 +79,13 @@ impl Harness {
         String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
     }
 
-    /// The summary report and the job record agree with the returned summary.
+    /// The summary report and the job record agree with the returned summary; only the job record keeps the
+    /// import's id secret.
     pub async fn check_reports(&self, summary: &Value) -> String {
         let stored: Value =
             serde_json::from_str(&self.object(summary["reports"]["summary"].as_str().unwrap()).await).unwrap();
         assert_eq!(&stored, summary);
-        let job = self
+        let mut job = self
             .dynamodb
             .get_item()
             .table_name(resource("ImportJobsTable"))
@@ -97,6 +98,9 @@ impl Harness {
             .unwrap()
             .item
             .expect("job record");
+        let secret = job.remove("idSecret").expect("the job record keeps the id secret");
+        assert_eq!(secret.as_b().map(|b| b.as_ref().len()), Ok(32));
+        assert!(summary.get("idSecret").is_none() && stored.get("idSecret").is_none());
         let job: Value = serde_dynamo::from_item(job).unwrap();
         assert_eq!(job["status"], summary["status"]);
         assert_eq!(job["rows"], summary["rows"]);

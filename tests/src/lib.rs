@@ -2,7 +2,11 @@
 //! `scripts/test` starts, and read their addresses from the environment it exports.
 
 pub mod fault_proxy;
+pub mod gateway;
+pub mod http_server;
 pub mod import_harness;
+pub mod jwt;
+pub mod logs;
 pub mod runtime_api;
 
 use aws_config::SdkConfig;
@@ -16,8 +20,14 @@ pub fn env(name: &str) -> String {
     })
 }
 
+/// Marks patient data in test inputs: it may be stored, but no log line, report or job record may ever hold it
+/// (`scripts/phi_scan.py` checks after the suites).
+pub const CANARY: &str = "PHICANARY";
+
 /// SDK configuration for the local AWS API; refuses anything but loopback so tests never touch a real account.
+/// Also sends the test process's logs where the checks after the suites read them.
 pub async fn local_aws() -> SdkConfig {
+    logs::capture();
     let endpoint = env("AWS_ENDPOINT_URL");
     assert!(
         endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:"),
@@ -36,6 +46,27 @@ pub async fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
     )
 }
 
+/// A token of the local identity provider for `sub` with `scope` (space-separated), valid for 12 hours: signed with
+/// `LOCAL_JWT_SECRET`, with the issuer and the first audience of the template's JWT authorizer.
+pub fn local_token(sub: &str, scope: &str) -> String {
+    let api = gateway::Api::from_file(&env("GATEWAY_ROUTES"));
+    let secret = hex::decode(env("LOCAL_JWT_SECRET")).expect("LOCAL_JWT_SECRET is hex");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": api.issuer,
+        "sub": sub,
+        "client_id": api.audience.first(),
+        "token_use": "access",
+        "scope": scope,
+        "iat": now,
+        "exp": now + 12 * 3600,
+    });
+    jwt::mint(&secret, &claims)
+}
+
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
 }
@@ -47,17 +78,31 @@ pub fn event(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
+/// An API Gateway event from `events/` as sent for another caller: the verified claims carry `sub`.
+pub fn as_caller(mut event: Value, sub: &str) -> Value {
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = sub.into();
+    event
+}
+
 /// The HTTP API fixture `events/http-api-submit-intake.json` from this caller (JWT `sub`), with or without an
 /// `Idempotency-Key`, carrying `body`.
 pub fn submit_intake(caller: &str, key: Option<&str>, body: &Value) -> lambda_http::Request {
-    let mut e = event("http-api-submit-intake.json");
-    e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = caller.into();
+    let mut e = as_caller(event("http-api-submit-intake.json"), caller);
     let headers = e["headers"].as_object_mut().expect("fixture headers");
     match key {
         Some(key) => headers.insert("idempotency-key".into(), key.into()),
         None => headers.remove("idempotency-key"),
     };
     e["body"] = body.to_string().into();
+    lambda_http::request::from_str(&e.to_string()).expect("the fixture is an API Gateway event")
+}
+
+/// The HTTP API fixture `events/http-api-get-intake.json` from this caller for the intake submission `id`.
+pub fn get_intake(caller: &str, id: &str) -> lambda_http::Request {
+    let mut e = as_caller(event("http-api-get-intake.json"), caller);
+    let path = format!("/questionnaires/intake/{id}");
+    e["rawPath"] = path.clone().into();
+    e["requestContext"]["http"]["path"] = path.into();
     lambda_http::request::from_str(&e.to_string()).expect("the fixture is an API Gateway event")
 }
 

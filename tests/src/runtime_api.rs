@@ -4,17 +4,15 @@
 //! the fixture serves one event with `lambda-runtime-deadline-ms` set to a real timestamp, records the response and
 //! when it came, and notices the binary's next poll (proof that the handler returned).
 
+use crate::http_server::Server;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use serde_json::Value;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Mutex};
 
 /// What the binary did with the invocation.
@@ -61,42 +59,31 @@ enum Event {
 
 /// Runs `binary` under the fixture for one invocation of `event` with `budget` until the deadline.
 pub async fn invoke_once(binary: &PathBuf, event: &Value, budget: Duration, env: &[(&str, String)]) -> Outcome {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
     let deadline_ms = now_ms() + budget.as_millis() as u64;
     let (events, mut received) = mpsc::channel::<Event>(4);
     let served = Arc::new(Mutex::new(false));
     let payload = Bytes::from(event.to_string());
+    let server = Server::start(0, move |request, _| {
+        let (events, served, payload) = (events.clone(), Arc::clone(&served), payload.clone());
+        async move { Ok(route(request, events, served, payload, deadline_ms).await) }
+    })
+    .await;
+    let addr = server.url.trim_start_matches("http://").to_owned();
 
-    let server = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (events, served, payload) = (events.clone(), Arc::clone(&served), payload.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    let (events, served, payload) = (events.clone(), Arc::clone(&served), payload.clone());
-                    async move { Ok::<_, Infallible>(route(request, events, served, payload, deadline_ms).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-
+    // The function's log lines, kept where the checks after the suites read them.
+    let log = crate::logs::file("import-csv");
     let mut command = tokio::process::Command::new(binary);
     command
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_RUNTIME_API", &addr)
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_LAMBDA_FUNCTION_NAME", "import-csv")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stdout(Stdio::from(log.try_clone().expect("a second handle on the log file")))
+        .stderr(Stdio::from(log))
         .kill_on_drop(true);
     for (k, v) in env {
         command.env(k, v);
@@ -125,7 +112,7 @@ pub async fn invoke_once(binary: &PathBuf, event: &Value, budget: Duration, env:
     let peak_rss_kib = pid.and_then(peak_rss_kib);
     let _ = child.start_kill();
     let _ = child.wait().await;
-    server.abort();
+    drop(server);
     let (kind, body, at_ms) = outcome.unwrap();
     Outcome {
         kind,

@@ -1,14 +1,21 @@
 //! The one place where an API error becomes an HTTP status, a problem+json body and a log line.
+//!
+//! Log lines carry codes and paths only: never a submitted value, and never a field name the caller made up (an
+//! unknown field's name is replaced by `*`).
 
 use super::response::{json, Problem};
 use crate::error::{chain, BoxError};
-use crate::questionnaire::Violation;
+use crate::questionnaire::Violations;
 use crate::store::StoreError;
-use lambda_http::http::{header, StatusCode};
+use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error("this API needs a bearer token from the clinic's identity provider")]
+    Unauthenticated,
+    #[error("the token lacks the scope this operation needs ({scope})")]
+    MissingScope { scope: String },
     #[error("no such resource; use /questionnaires/{{kind}} or /questionnaires/{{kind}}/{{id}}")]
     RouteNotFound,
     #[error("unknown questionnaire kind {kind:?}; known kinds: {known}")]
@@ -25,10 +32,12 @@ pub enum ApiError {
     InvalidUtf8(usize),
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
+    #[error("the member {pointer} appears more than once in the body; send each member once")]
+    DuplicateMember { pointer: String },
     #[error("the Idempotency-Key header must be 1 to 255 visible ASCII characters")]
     InvalidIdempotencyKey,
-    #[error("the submission has {} violation(s); see violations", .0.len())]
-    Validation(Vec<Violation>),
+    #[error("the submission has {} violation(s); see violations", .0.len() as u64 + .0.omitted())]
+    Validation(Violations),
     #[error("no {kind} submission with id {id:?}")]
     NotFound { kind: &'static str, id: String },
     #[error("this Idempotency-Key was already used with different answers; use a new key for a new submission")]
@@ -39,16 +48,23 @@ pub enum ApiError {
     Internal(#[source] BoxError),
 }
 
+/// How many violations a log line names; the count says how many there were.
+const LOGGED_VIOLATIONS: usize = 20;
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::MissingScope { .. } => StatusCode::FORBIDDEN,
             Self::RouteNotFound | Self::UnknownKind { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::EmptyBody | Self::InvalidUtf8(_) | Self::MalformedJson(_) | Self::InvalidIdempotencyKey => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::EmptyBody
+            | Self::InvalidUtf8(_)
+            | Self::MalformedJson(_)
+            | Self::DuplicateMember { .. }
+            | Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyConflict => StatusCode::CONFLICT,
             Self::StoreUnavailable(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -59,6 +75,8 @@ impl ApiError {
     /// Stable machine code, also logged.
     pub fn code(&self) -> &'static str {
         match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::MissingScope { .. } => "insufficient_scope",
             Self::RouteNotFound => "route_not_found",
             Self::UnknownKind { .. } => "unknown_kind",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
@@ -67,6 +85,7 @@ impl ApiError {
             Self::EmptyBody => "empty_body",
             Self::InvalidUtf8(_) => "invalid_utf8",
             Self::MalformedJson(_) => "malformed_json",
+            Self::DuplicateMember { .. } => "duplicate_member",
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
             Self::Validation(_) => "validation_failed",
             Self::NotFound { .. } => "not_found",
@@ -79,19 +98,11 @@ impl ApiError {
     pub fn into_response(self, request_id: &str) -> Response<Body> {
         let status = self.status();
         let code = self.code();
-        if status.is_server_error() {
-            let cause = match &self {
-                Self::StoreUnavailable(e) => chain(e),
-                Self::Internal(e) => chain(e.as_ref()),
-                _ => String::new(),
-            };
-            tracing::error!(status = status.as_u16(), code, cause, "request failed");
-        } else if let Self::Validation(violations) = &self {
-            let codes: Vec<String> = violations.iter().map(|v| format!("{}:{}", v.path, v.code)).collect();
-            tracing::info!(status = status.as_u16(), code, violations = ?codes, "request rejected");
-        } else {
-            tracing::info!(status = status.as_u16(), code, "request rejected");
-        }
+        self.log(status, code);
+        let (violations, omitted_violations) = match &self {
+            Self::Validation(v) => (&v[..], v.omitted()),
+            _ => (&[][..], 0),
+        };
         let mut response = json(
             status,
             &Problem {
@@ -99,30 +110,61 @@ impl ApiError {
                 code,
                 title: status.canonical_reason().unwrap_or("Error"),
                 detail: self.to_string(),
-                violations: match &self {
-                    Self::Validation(v) => v.as_slice(),
-                    _ => &[],
-                },
+                violations,
+                omitted_violations,
                 request_id,
             },
         );
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/problem+json"),
+            HeaderValue::from_static("application/problem+json"),
         );
-        match self {
+        match &self {
+            Self::Unauthenticated => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::MissingScope { scope } => {
+                // RFC 6750: the scope a new token would need. Scope names are configuration, never caller input.
+                let challenge = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
             Self::MethodNotAllowed { allow, .. } => {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
             Self::StoreUnavailable(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }
         response
+    }
+
+    fn log(&self, status: StatusCode, code: &'static str) {
+        match self {
+            Self::StoreUnavailable(e) => {
+                tracing::error!(status = status.as_u16(), code, cause = chain(e), "request failed")
+            }
+            Self::Internal(e) => {
+                tracing::error!(
+                    status = status.as_u16(),
+                    code,
+                    cause = chain(e.as_ref()),
+                    "request failed"
+                )
+            }
+            Self::Validation(violations) => {
+                let named: Vec<String> = violations
+                    .iter()
+                    .take(LOGGED_VIOLATIONS)
+                    .map(|v| format!("{}:{}", v.redacted_path(), v.code))
+                    .collect();
+                let count = violations.len() as u64 + violations.omitted();
+                tracing::info!(status = status.as_u16(), code, count, violations = ?named, "request rejected");
+            }
+            _ => tracing::info!(status = status.as_u16(), code, "request rejected"),
+        }
     }
 }

@@ -1,19 +1,24 @@
-//! The questionnaire HTTP API: `POST /questionnaires/{kind}` and `GET /questionnaires/{kind}/{id}`.
+//! The questionnaire HTTP API: `POST /questionnaires/{kind}` and `GET /questionnaires/{kind}/{id}`, for callers
+//! that API Gateway's JWT authorizer has authenticated.
 
+mod audit;
 mod error;
+pub mod identity;
 pub mod openapi;
 mod request;
 mod response;
 
 pub use error::ApiError;
+pub use identity::Caller;
 pub use request::{route, Route};
 pub use response::{Receipt, StoredView};
 
 use crate::config::ApiConfig;
 use crate::error::truncate;
 use crate::questionnaire::{self, AcceptError, Kind};
-use crate::store::{IdempotencyClaim, Inserted, SubmissionStore};
+use crate::store::{IdempotencyClaim, Inserted, KeyOwner, SubmissionStore};
 use crate::submission::SubmissionRecord;
+use audit::Audit;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
@@ -36,34 +41,59 @@ impl<S: SubmissionStore> SubmissionApi<S> {
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let request_id = request::request_id(&request);
-        let span = tracing::info_span!(
-            "request",
-            request_id = %request_id,
-            method = %request.method(),
-            kind = tracing::field::Empty,
-            id = tracing::field::Empty,
-        );
+        let span = tracing::info_span!("request", request_id = %request_id, method = %request.method());
+        let mut audit = Audit::default();
         async {
-            match self.dispatch(&request, &request_id).await {
-                Ok(response) => {
-                    tracing::info!(status = response.status().as_u16(), "request handled");
-                    response
+            let (response, code) = match self.dispatch(&request, &request_id, &mut audit).await {
+                Ok(response) => (response, None),
+                Err(error) => {
+                    let code = error.code();
+                    (error.into_response(&request_id), Some(code))
                 }
-                Err(error) => error.into_response(&request_id),
-            }
+            };
+            audit.emit(&request_id, response.status(), code);
+            response
         }
         .instrument(span)
         .await
     }
 
-    async fn dispatch(&self, request: &Request, request_id: &str) -> Result<Response<Body>, ApiError> {
-        match route(request.method(), request::path_without_stage(request))? {
-            Route::Submit { kind } => self.submit(known_kind(kind)?, request, request_id).await,
-            Route::Fetch { kind, id } => self.fetch(known_kind(kind)?, id).await,
+    async fn dispatch(
+        &self,
+        request: &Request,
+        request_id: &str,
+        audit: &mut Audit,
+    ) -> Result<Response<Body>, ApiError> {
+        // Identity first, on every path: without it the caller learns nothing, not even which routes exist.
+        let caller = audit
+            .caller
+            .insert(identity::caller(request).ok_or(ApiError::Unauthenticated)?)
+            .clone();
+        let route = route(request.method(), request::path_without_stage(request))?;
+        audit.route = Some(route.template());
+        let scopes = &self.config.scopes;
+        match route {
+            Route::Submit { kind } => {
+                require(&caller, &[&scopes.submit])?;
+                let kind = audit.known_kind(kind)?;
+                self.submit(kind, &caller, request, request_id, audit).await
+            }
+            Route::Fetch { kind, id } => {
+                require(&caller, &[&scopes.read, &scopes.staff])?;
+                let kind = audit.known_kind(kind)?;
+                self.fetch(kind, &caller, id, audit).await
+            }
         }
     }
 
-    async fn submit(&self, kind: &dyn Kind, request: &Request, request_id: &str) -> Result<Response<Body>, ApiError> {
+    async fn submit(
+        &self,
+        kind: &dyn Kind,
+        caller: &Caller,
+        request: &Request,
+        request_id: &str,
+        audit: &mut Audit,
+    ) -> Result<Response<Body>, ApiError> {
         let key = request::idempotency_key(request.headers())?;
         let body = request::json_body(request, self.config.max_body_bytes)?;
         let answers = kind.accept(&body).map_err(|e| match e {
@@ -72,51 +102,68 @@ impl<S: SubmissionStore> SubmissionApi<S> {
         })?;
 
         let now = OffsetDateTime::now_utc();
-        let id = ulid::Ulid::new().to_string();
-        tracing::Span::current().record("id", id.as_str());
-        let submitted_by = request::caller(request);
-        let expires_at = (now + self.config.idempotency_ttl).unix_timestamp();
-        let claim =
-            key.map(|key| IdempotencyClaim::new(kind.name(), submitted_by.as_deref(), key, &answers, expires_at));
         let record = SubmissionRecord {
-            id,
+            id: ulid::Ulid::new().to_string(),
             kind: kind.name().to_owned(),
             received_at: crate::time::rfc3339_millis(now),
             schema_version: kind.schema_version(),
             request_id: request_id.to_owned(),
-            submitted_by,
+            submitted_by: Some(caller.subject.clone()),
+            imported_by: None,
             answers,
             provenance: None,
         };
-        match self
+        let claim = key.map(|key| {
+            let owner = KeyOwner {
+                issuer: &caller.issuer,
+                subject: &caller.subject,
+            };
+            let expires_at = (now + self.config.idempotency_ttl).unix_timestamp();
+            IdempotencyClaim::new(
+                kind.name(),
+                owner,
+                key,
+                &record.answers,
+                now.unix_timestamp(),
+                expires_at,
+            )
+        });
+        let inserted = self
             .store
             .insert(&record, claim.as_ref())
             .await
-            .map_err(ApiError::StoreUnavailable)?
-        {
-            Inserted::Created => Ok(created(&Receipt::from(record.reference()))),
-            Inserted::Replayed(original) => {
-                tracing::info!(original_id = %original.id, "idempotent replay");
-                Ok(created(&Receipt::from(original)))
-            }
-            Inserted::KeyReused => Err(ApiError::IdempotencyConflict),
-        }
+            .map_err(ApiError::StoreUnavailable)?;
+        let receipt = match inserted {
+            Inserted::Created => Receipt::from(record.reference()),
+            Inserted::Replayed(original) => Receipt::from(original),
+            Inserted::KeyReused => return Err(ApiError::IdempotencyConflict),
+        };
+        audit.record_id = Some(receipt.id.clone());
+        Ok(created(&receipt))
     }
 
-    async fn fetch(&self, kind: &dyn Kind, id: &str) -> Result<Response<Body>, ApiError> {
+    async fn fetch(
+        &self,
+        kind: &dyn Kind,
+        caller: &Caller,
+        id: &str,
+        audit: &mut Audit,
+    ) -> Result<Response<Body>, ApiError> {
         let not_found = || ApiError::NotFound {
             kind: kind.name(),
             id: truncate(id, 64).into_owned(),
         };
         // Only ULIDs are submission ids; anything else cannot exist (and must not reach other item types).
         let id = ulid::Ulid::from_string(id).map_err(|_| not_found())?.to_string();
-        tracing::Span::current().record("id", id.as_str());
+        audit.record_id = Some(id.clone());
+        let staff = caller.has_scope(&self.config.scopes.staff);
+        // Another caller's submission is answered exactly like an absent one: its existence is not revealed.
         let record = self
             .store
             .get(&id)
             .await
             .map_err(ApiError::StoreUnavailable)?
-            .filter(|r| r.kind == kind.name())
+            .filter(|r| r.kind == kind.name() && (staff || is_own(r, caller)))
             .ok_or_else(not_found)?;
         let answers = kind
             .read(record.answers.clone())
@@ -129,19 +176,39 @@ impl<S: SubmissionStore> SubmissionApi<S> {
                 received_at: record.received_at,
                 schema_version: record.schema_version,
                 submitted_by: record.submitted_by,
+                imported_by: record.imported_by.filter(|_| staff),
                 answers,
             },
         ))
     }
 }
 
-fn known_kind(name: &str) -> Result<&'static dyn Kind, ApiError> {
-    let kind = questionnaire::find(name).ok_or_else(|| ApiError::UnknownKind {
-        kind: truncate(name, 64).into_owned(),
-        known: questionnaire::names().collect::<Vec<_>>().join(", "),
-    })?;
-    tracing::Span::current().record("kind", kind.name());
-    Ok(kind)
+/// A patient reads what they submitted themselves through the API; imported records are for staff only.
+fn is_own(record: &SubmissionRecord, caller: &Caller) -> bool {
+    !record.is_imported() && record.submitted_by.as_deref() == Some(caller.subject.as_str())
+}
+
+/// The caller must hold one of `scopes`; API Gateway checked this already, the function does not rely on it.
+fn require(caller: &Caller, scopes: &[&String]) -> Result<(), ApiError> {
+    if scopes.iter().any(|scope| caller.has_scope(scope)) {
+        Ok(())
+    } else {
+        Err(ApiError::MissingScope {
+            scope: scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+        })
+    }
+}
+
+impl Audit {
+    /// The registered kind of this name, noted for the audit line.
+    fn known_kind(&mut self, name: &str) -> Result<&'static dyn Kind, ApiError> {
+        let kind = questionnaire::find(name).ok_or_else(|| ApiError::UnknownKind {
+            kind: truncate(name, 64).into_owned(),
+            known: questionnaire::names().collect::<Vec<_>>().join(", "),
+        })?;
+        self.kind = Some(kind.name());
+        Ok(kind)
+    }
 }
 
 fn created(receipt: &Receipt) -> Response<Body> {

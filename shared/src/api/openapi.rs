@@ -1,31 +1,53 @@
-//! The OpenAPI 3 document of the questionnaire API, generated from the Rust types so that it cannot drift: request
-//! bodies from the questionnaire types in the registry, responses from the receipt, stored-view and problem types.
-//! `openapi.json` at the repository root is this document; a test fails when they differ.
+//! The OpenAPI 3.1 document of the questionnaire API, generated from the Rust types so that it cannot drift: request
+//! bodies from the questionnaire types in the registry, responses from the receipt, stored-view and problem types,
+//! security from the scope configuration's defaults. `openapi.json` at the repository root is this document; a test
+//! fails when they differ.
+//!
+//! 3.1 rather than 3.0: it lets a bearer-token requirement name the scopes an operation needs.
 
 use super::response::{Problem, Receipt, StoredView};
+use crate::config::Scopes;
 use crate::questionnaire::{self, Questionnaire, TypeVisitor};
 use schemars::generate::SchemaSettings;
 use schemars::{Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-/// Error answers each operation can give, with when.
+/// The security scheme's name in the document.
+const BEARER: &str = "bearerJwt";
+
+/// Answers the function gives, with when.
 const SUBMIT_ERRORS: &[(u16, &str)] = &[
     (
         400,
-        "Malformed JSON, empty or non-UTF-8 body, or an invalid Idempotency-Key",
+        "Malformed JSON (a member named twice included), an empty or non-UTF-8 body, or an invalid Idempotency-Key",
     ),
     (404, "Unknown questionnaire kind"),
     (405, "Method not allowed"),
     (409, "The Idempotency-Key was used before with other answers"),
     (413, "The body is larger than the configured limit"),
     (415, "The content type is not JSON"),
-    (422, "The answers break rules; every violation is listed"),
+    (
+        422,
+        "The answers break rules; the violations are listed (at most 100, with a count of the rest)",
+    ),
     (503, "The store is unavailable; retry with the same Idempotency-Key"),
 ];
 const FETCH_ERRORS: &[(u16, &str)] = &[
-    (404, "No submission of this kind with this id"),
+    (
+        404,
+        "No submission of this kind with this id that the caller may read (another patient's answers the same)",
+    ),
     (405, "Method not allowed"),
     (503, "The store is unavailable; retry"),
+];
+/// Answers that API Gateway may give before the function runs, in its own format (as well as the function's).
+const GATEWAY_ANSWERS: &[(u16, &str)] = &[
+    (
+        401,
+        "No valid bearer token (API Gateway's JWT authorizer, or the function when no identity reaches it)",
+    ),
+    (403, "The token lacks the operation's scope"),
+    (404, "No route matches the path"),
 ];
 
 /// Collects each registered kind's schemas: its answers (request body) and its stored view (GET's answer).
@@ -43,20 +65,39 @@ impl TypeVisitor for KindSchemas<'_> {
 }
 
 pub fn document() -> Value {
-    let mut generator = SchemaSettings::openapi3().into_generator();
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    settings.meta_schema = None;
+    let mut generator = settings.into_generator();
     let receipt = generator.subschema_for::<Receipt>();
     let problem = generator.subschema_for::<Problem<'static>>();
-    let problem_response = |description: &str| {
-        json!({
-            "description": description,
-            "content": { "application/problem+json": { "schema": problem } }
-        })
+    let gateway_message = json!({
+        "type": "object",
+        "properties": { "message": { "type": "string" } },
+        "required": ["message"],
+        "description": "API Gateway's own answer, given before the function runs"
+    });
+    let responses = |list: &[(u16, &str)]| -> Map<String, Value> {
+        let mut out: Map<String, Value> = list
+            .iter()
+            .map(|(status, why)| {
+                let answer = json!({
+                    "description": why,
+                    "content": { "application/problem+json": { "schema": problem } }
+                });
+                (status.to_string(), answer)
+            })
+            .collect();
+        for (status, why) in GATEWAY_ANSWERS {
+            let answer = out
+                .entry(status.to_string())
+                .or_insert_with(|| json!({ "description": why, "content": {} }));
+            answer["content"]["application/problem+json"] = json!({ "schema": problem });
+            answer["content"]["application/json"] = json!({ "schema": gateway_message });
+        }
+        out
     };
-    let errors = |list: &[(u16, &str)]| -> Map<String, Value> {
-        list.iter()
-            .map(|(status, why)| (status.to_string(), problem_response(why)))
-            .collect()
-    };
+    let scopes = Scopes::default();
     let mut kinds = KindSchemas {
         generator: &mut generator,
         kinds: Vec::new(),
@@ -65,13 +106,20 @@ pub fn document() -> Value {
 
     let mut paths = Map::new();
     for (name, answers, stored) in kinds.kinds {
-        let mut submit_responses = errors(SUBMIT_ERRORS);
+        let mut submit_responses = responses(SUBMIT_ERRORS);
         submit_responses.insert(
             "201".into(),
             json!({
                 "description": "Stored (or, for a repeated Idempotency-Key with the same answers, stored before)",
                 "headers": { "Location": { "schema": { "type": "string" }, "description": "URL of the submission" } },
-                "content": { "application/json": { "schema": receipt } }
+                "content": { "application/json": { "schema": receipt } },
+                "links": {
+                    "ReadBack": {
+                        "operationId": format!("get-{name}"),
+                        "parameters": { "id": "$response.body#/id" },
+                        "description": "The submitter reads the submission back by its id"
+                    }
+                }
             }),
         );
         paths.insert(
@@ -80,11 +128,13 @@ pub fn document() -> Value {
                 "post": {
                     "operationId": format!("submit-{name}"),
                     "summary": format!("Submit a {name} questionnaire"),
+                    "security": [{ BEARER: [scopes.submit] }],
                     "parameters": [{
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": false,
-                        "description": "Makes retries safe: the same key and answers return the original response",
+                        "description": "Makes retries safe: the same key and answers from the same caller return \
+                                        the original response",
                         "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" }
                     }],
                     "requestBody": {
@@ -95,7 +145,7 @@ pub fn document() -> Value {
                 }
             }),
         );
-        let mut fetch_responses = errors(FETCH_ERRORS);
+        let mut fetch_responses = responses(FETCH_ERRORS);
         fetch_responses.insert(
             "200".into(),
             json!({
@@ -109,6 +159,9 @@ pub fn document() -> Value {
                 "get": {
                     "operationId": format!("get-{name}"),
                     "summary": format!("Read a stored {name} submission"),
+                    "description": "Patients read what they submitted themselves; staff read every submission, \
+                                    imported ones included.",
+                    "security": [{ BEARER: [scopes.read] }, { BEARER: [scopes.staff] }],
                     "parameters": [{
                         "name": "id",
                         "in": "path",
@@ -123,15 +176,32 @@ pub fn document() -> Value {
     }
 
     json!({
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "clinical-ingest questionnaire API",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Typed patient questionnaire submissions (ePRO). Every kind is a Rust type; every violation \
-                            is reported with a JSON pointer, a stable code and a message."
+                            is reported with a JSON pointer, a stable code and a message. Answers carry \
+                            `Cache-Control: no-store`."
         },
+        "security": [{ BEARER: [] }],
         "paths": paths,
-        "components": { "schemas": generator.take_definitions(true) }
+        "components": {
+            "securitySchemes": {
+                BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": format!(
+                        "An access token of the clinic's identity provider, verified by API Gateway's JWT \
+                         authorizer. Scopes (configurable): {} to submit, {} to read one's own submissions, {} \
+                         (staff) to read every submission.",
+                        scopes.submit, scopes.read, scopes.staff
+                    )
+                }
+            },
+            "schemas": generator.take_definitions(true)
+        }
     })
 }
 
@@ -162,16 +232,28 @@ mod tests {
         let doc = document();
         for name in questionnaire::names() {
             let post = &doc["paths"][format!("/questionnaires/{name}")]["post"];
-            for status in ["201", "400", "404", "409", "413", "415", "422", "503"] {
+            for status in ["201", "400", "401", "403", "404", "409", "413", "415", "422", "503"] {
                 assert!(post["responses"][status].is_object(), "{name} POST lacks {status}");
             }
-            assert!(doc["paths"][format!("/questionnaires/{name}/{{id}}")]["get"]["responses"]["200"].is_object());
+            assert_eq!(post["security"], json!([{"bearerJwt": ["questionnaires/submit"]}]));
+            assert_eq!(
+                post["responses"]["201"]["links"]["ReadBack"]["operationId"],
+                format!("get-{name}")
+            );
+            let get = &doc["paths"][format!("/questionnaires/{name}/{{id}}")]["get"];
+            for status in ["200", "401", "403", "404"] {
+                assert!(get["responses"][status].is_object(), "{name} GET lacks {status}");
+            }
+            assert_eq!(
+                get["security"],
+                json!([{"bearerJwt": ["questionnaires/read"]}, {"bearerJwt": ["questionnaires/read-all"]}])
+            );
         }
         let codes: Vec<&str> = doc["components"]["schemas"]["ViolationCode"]["oneOf"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|variant| variant["enum"][0].as_str().unwrap())
+            .map(|variant| variant["const"].as_str().unwrap())
             .collect();
         assert_eq!(
             codes,
@@ -183,7 +265,8 @@ mod tests {
                 "too_short",
                 "too_long",
                 "too_many_items",
-                "control_character"
+                "control_character",
+                "forbidden_character"
             ],
             "the API promises only the codes it can return"
         );

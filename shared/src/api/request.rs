@@ -2,6 +2,7 @@
 
 use super::ApiError;
 use crate::error::truncate;
+use crate::json::{self, JsonError};
 use lambda_http::http::{header, HeaderMap, Method};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -12,6 +13,16 @@ use serde_json::Value;
 pub enum Route<'a> {
     Submit { kind: &'a str },
     Fetch { kind: &'a str, id: &'a str },
+}
+
+impl Route<'_> {
+    /// The route as `template.yaml` declares it, for the audit line.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Self::Submit { .. } => "POST /questionnaires/{kind}",
+            Self::Fetch { .. } => "GET /questionnaires/{kind}/{id}",
+        }
+    }
 }
 
 /// The request path without API Gateway's stage prefix (lambda_http adds `/{stage}` for named stages).
@@ -73,7 +84,10 @@ pub fn json_body(request: &Request, limit: usize) -> Result<Value, ApiError> {
         return Err(ApiError::EmptyBody);
     }
     let text = std::str::from_utf8(bytes).map_err(|e| ApiError::InvalidUtf8(e.valid_up_to()))?;
-    serde_json::from_str(text).map_err(|e| ApiError::MalformedJson(e.to_string()))
+    json::parse(text).map_err(|e| match e {
+        JsonError::DuplicateMember { pointer } => ApiError::DuplicateMember { pointer },
+        JsonError::Syntax(e) => ApiError::MalformedJson(e.to_string()),
+    })
 }
 
 /// Accepts `application/json` and `application/<anything>+json`, with no charset or a UTF-8 one.
@@ -113,23 +127,6 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     } else {
         Err(ApiError::InvalidIdempotencyKey)
     }
-}
-
-/// The authenticated caller: the JWT `sub` claim (HTTP API) or the Cognito/Lambda authorizer's `sub` (REST API).
-pub fn caller(request: &Request) -> Option<String> {
-    let sub = match request.request_context_ref()? {
-        RequestContext::ApiGatewayV2(ctx) => ctx.authorizer.as_ref()?.jwt.as_ref()?.claims.get("sub")?.clone(),
-        RequestContext::ApiGatewayV1(ctx) => {
-            let fields = &ctx.authorizer.fields;
-            let sub = fields
-                .get("claims")
-                .and_then(|c| c.get("sub"))
-                .or_else(|| fields.get("sub"))?;
-            sub.as_str()?.to_owned()
-        }
-        _ => return None,
-    };
-    (!sub.is_empty()).then_some(sub)
 }
 
 /// The id that ties this request's logs together: Lambda's request id, else API Gateway's.

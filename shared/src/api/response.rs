@@ -2,7 +2,7 @@
 
 use crate::questionnaire::Violation;
 use crate::submission::SubmissionRef;
-use lambda_http::http::{header, StatusCode};
+use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -18,11 +18,19 @@ pub struct Problem<'a> {
     pub title: &'a str,
     /// What went wrong and what to do next.
     pub detail: String,
-    /// Every broken rule (only with `validation_failed`).
+    /// The broken rules (only with `validation_failed`), at most 100.
     #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    #[schemars(length(max = 100))]
     pub violations: &'a [Violation],
+    /// How many more rules were broken than `violations` lists.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_violations: u64,
     /// Identifies the request in the logs.
     pub request_id: &'a str,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a client gets back for an accepted submission (and again for a replayed one).
@@ -54,20 +62,28 @@ pub struct StoredView<A> {
     /// RFC 3339, UTC, milliseconds.
     pub received_at: String,
     pub schema_version: u32,
-    /// The `sub` claim of the caller's JWT, when the request was authenticated.
+    /// The `sub` claim of the JWT it was submitted with (absent for imported submissions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub submitted_by: Option<String>,
+    /// Who uploaded the file it was imported from; shown to staff only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub imported_by: Option<String>,
     pub answers: A,
 }
 
 /// A JSON response. Our bodies are plain structs, which serde_json always encodes.
+///
+/// Every answer may carry patient data (or say something about it), so none may be cached on the way or read as
+/// anything but what its content type says.
 pub fn json(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"));
     let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }

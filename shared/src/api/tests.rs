@@ -1,8 +1,11 @@
 //! Decisions of the API, driven with the API Gateway event fixtures and the in-memory store.
 
 use super::SubmissionApi;
-use crate::config::ApiConfig;
+use crate::config::{ApiConfig, Scopes};
+use crate::provenance::Provenance;
 use crate::store::memory::MemorySubmissionStore;
+use crate::store::SubmissionStore;
+use crate::submission::SubmissionRecord;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -10,36 +13,87 @@ use std::time::Duration;
 
 const HTTP_API_SUBMIT: &str = include_str!("../../../events/http-api-submit-intake.json");
 const HTTP_API_GET: &str = include_str!("../../../events/http-api-get-intake.json");
+const HTTP_API_BASE64: &str = include_str!("../../../events/http-api-submit-daily-pain.json");
 const REST_API_SUBMIT: &str = include_str!("../../../events/rest-api-submit-daily-pain.json");
 
-fn api() -> SubmissionApi<MemorySubmissionStore> {
-    SubmissionApi::new(
-        MemorySubmissionStore::default(),
-        ApiConfig {
-            submissions_table: "unused".into(),
-            max_body_bytes: 1024,
-            idempotency_ttl: Duration::from_secs(3600),
-        },
-    )
+const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE";
+const PATIENT: &str = "questionnaires/submit questionnaires/read";
+const STAFF: &str = "questionnaires/read questionnaires/read-all";
+
+fn config(max_body_bytes: usize) -> ApiConfig {
+    ApiConfig {
+        submissions_table: "unused".into(),
+        max_body_bytes,
+        idempotency_ttl: Duration::from_secs(3600),
+        scopes: Scopes::default(),
+    }
 }
 
-/// An HTTP API (payload 2.0) request built from the fixture with the given method, path, headers and body.
-fn http_api(method: &str, path: &str, headers: Value, body: Option<&str>) -> Request {
+fn api() -> SubmissionApi<MemorySubmissionStore> {
+    SubmissionApi::new(MemorySubmissionStore::default(), config(1024))
+}
+
+/// Who calls: the verified claims API Gateway would pass on (`None`: no authorizer context at all).
+#[derive(Clone, Copy)]
+struct As<'a> {
+    sub: &'a str,
+    scope: &'a str,
+}
+
+const PATIENT_A: As = As {
+    sub: "patient-a",
+    scope: PATIENT,
+};
+const PATIENT_B: As = As {
+    sub: "patient-b",
+    scope: PATIENT,
+};
+const NURSE: As = As {
+    sub: "nurse-1",
+    scope: STAFF,
+};
+
+/// An HTTP API (payload 2.0) request built from the fixture with the given caller, method, path, headers and body.
+fn http_api(caller: Option<As>, method: &str, path: &str, headers: Value, body: Option<&str>) -> Request {
     let mut event: Value = serde_json::from_str(HTTP_API_SUBMIT).unwrap();
     event["rawPath"] = json!(path);
     event["requestContext"]["http"]["method"] = json!(method);
     event["requestContext"]["http"]["path"] = json!(path);
     event["headers"] = headers;
     event["body"] = body.map_or(Value::Null, |b| json!(b));
+    match caller {
+        Some(As { sub, scope }) => {
+            event["requestContext"]["authorizer"]["jwt"]["claims"] =
+                json!({"iss": ISSUER, "sub": sub, "scope": scope, "client_id": "app"});
+        }
+        None => {
+            event["requestContext"].as_object_mut().unwrap().remove("authorizer");
+        }
+    }
     lambda_http::request::from_str(&event.to_string()).unwrap()
 }
 
-fn post(kind: &str, body: &str) -> Request {
+fn post_as(caller: As, kind: &str, body: &str) -> Request {
     http_api(
+        Some(caller),
         "POST",
         &format!("/questionnaires/{kind}"),
         json!({"content-type": "application/json"}),
         Some(body),
+    )
+}
+
+fn post(kind: &str, body: &str) -> Request {
+    post_as(PATIENT_A, kind, body)
+}
+
+fn get_as(caller: As, kind: &str, id: &str) -> Request {
+    http_api(
+        Some(caller),
+        "GET",
+        &format!("/questionnaires/{kind}/{id}"),
+        json!({}),
+        None,
     )
 }
 
@@ -60,6 +114,12 @@ fn assert_problem(response: &Response<Body>, status: StatusCode, code: &str) -> 
     body
 }
 
+async fn submitted(api: &SubmissionApi<MemorySubmissionStore>, caller: As<'_>) -> String {
+    let response = api.handle(post_as(caller, "daily-pain", r#"{"painLevel": 3}"#)).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "{:?}", response.body());
+    body_json(&response)["id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn http_api_fixture_creates_a_submission_with_location_and_caller() {
     let api = api();
@@ -72,11 +132,9 @@ async fn http_api_fixture_creates_a_submission_with_location_and_caller() {
     assert_eq!(receipt["kind"], "intake");
     assert_eq!(response.headers()["location"], format!("/questionnaires/intake/{id}"));
 
-    let stored = crate::store::SubmissionStore::get(api.store(), id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.submitted_by.as_deref(), Some("clinician-7f3a"));
+    let stored = api.store().get(id).await.unwrap().unwrap();
+    assert_eq!(stored.submitted_by.as_deref(), Some("patient-7f3a9c"));
+    assert_eq!(stored.imported_by, None);
     assert_eq!(stored.schema_version, 1);
     assert_eq!(stored.received_at, receipt["receivedAt"].as_str().unwrap());
     assert_eq!(
@@ -86,53 +144,156 @@ async fn http_api_fixture_creates_a_submission_with_location_and_caller() {
 }
 
 #[tokio::test]
-async fn rest_api_fixture_with_base64_body_is_accepted() {
+async fn http_api_fixture_with_base64_body_is_accepted() {
     let api = api();
     let response = api
-        .handle(lambda_http::request::from_str(REST_API_SUBMIT).unwrap())
+        .handle(lambda_http::request::from_str(HTTP_API_BASE64).unwrap())
         .await;
     assert_eq!(response.status(), StatusCode::CREATED, "{:?}", response.body());
     assert_eq!(body_json(&response)["kind"], "daily-pain");
     let id = body_json(&response)["id"].as_str().unwrap().to_owned();
-    let stored = crate::store::SubmissionStore::get(api.store(), &id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.submitted_by.as_deref(), Some("clinician-7f3a"));
+    let stored = api.store().get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.submitted_by.as_deref(), Some("patient-7f3a9c"));
+    assert_eq!(stored.answers["medicationLogs"][0]["dosage"], "400 mg");
 }
 
 #[tokio::test]
-async fn submitted_answers_are_read_back_with_get() {
+async fn the_submitter_reads_it_back_and_another_patient_gets_the_same_404_as_for_nothing() {
     let api = api();
-    let created = api
-        .handle(post("daily-pain", r#"{"painLevel": 3, "medicationLogs": []}"#))
-        .await;
-    let id = body_json(&created)["id"].as_str().unwrap().to_owned();
+    let id = submitted(&api, PATIENT_A).await;
 
-    let response = api
-        .handle(http_api(
+    let own = api.handle(get_as(PATIENT_A, "daily-pain", &id)).await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let view = body_json(&own);
+    assert_eq!(view["answers"], json!({"painLevel": 3}));
+    assert_eq!(view["id"], id.as_str());
+    assert_eq!(view["schemaVersion"], 1);
+    assert_eq!(view["submittedBy"], "patient-a");
+
+    let theirs = api.handle(get_as(PATIENT_B, "daily-pain", &id)).await;
+    let absent = api
+        .handle(get_as(PATIENT_B, "daily-pain", &ulid::Ulid::new().to_string()))
+        .await;
+    let theirs = assert_problem(&theirs, StatusCode::NOT_FOUND, "not_found");
+    let absent = assert_problem(&absent, StatusCode::NOT_FOUND, "not_found");
+    let shape = |p: &Value| p.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        shape(&theirs),
+        shape(&absent),
+        "nothing tells a denied id from an absent one"
+    );
+    assert_eq!(theirs["title"], absent["title"]);
+
+    // The same id under another kind does not exist either.
+    let other_kind = api.handle(get_as(PATIENT_A, "intake", &id)).await;
+    assert_problem(&other_kind, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn staff_read_every_submission_and_imported_ones_are_staff_only() {
+    let api = api();
+    let id = submitted(&api, PATIENT_A).await;
+    let staff_view = api.handle(get_as(NURSE, "daily-pain", &id)).await;
+    assert_eq!(staff_view.status(), StatusCode::OK);
+    assert_eq!(body_json(&staff_view)["submittedBy"], "patient-a");
+
+    let imported = SubmissionRecord {
+        id: ulid::Ulid::new().to_string(),
+        kind: "daily-pain".into(),
+        received_at: "2026-11-27T12:00:00.000Z".into(),
+        schema_version: 1,
+        request_id: "r".into(),
+        submitted_by: None,
+        imported_by: Some("AWS:uploader".into()),
+        answers: json!({"painLevel": 5}),
+        provenance: Some(Provenance {
+            bucket: "b".into(),
+            key: "imports/questionnaires/daily-pain/x.csv".into(),
+            version_id: None,
+            etag: None,
+            line: 2,
+            import_id: "i".into(),
+        }),
+    };
+    api.store().insert(&imported, None).await.unwrap();
+    let for_staff = api.handle(get_as(NURSE, "daily-pain", &imported.id)).await;
+    assert_eq!(for_staff.status(), StatusCode::OK);
+    assert_eq!(body_json(&for_staff)["importedBy"], "AWS:uploader");
+    for patient in [
+        PATIENT_A,
+        As {
+            sub: "AWS:uploader",
+            scope: PATIENT,
+        },
+    ] {
+        let response = api.handle(get_as(patient, "daily-pain", &imported.id)).await;
+        assert_problem(&response, StatusCode::NOT_FOUND, "not_found");
+    }
+    // A patient's view of their own submission never names an importer.
+    let own = api.handle(get_as(PATIENT_A, "daily-pain", &id)).await;
+    assert!(body_json(&own).get("importedBy").is_none());
+}
+
+#[tokio::test]
+async fn without_an_identity_every_route_answers_401_with_a_bearer_challenge() {
+    let api = api();
+    let id = submitted(&api, PATIENT_A).await;
+    let requests = [
+        http_api(
+            None,
+            "POST",
+            "/questionnaires/intake",
+            json!({"content-type": "application/json"}),
+            Some("{}"),
+        ),
+        http_api(
+            None,
             "GET",
             &format!("/questionnaires/daily-pain/{id}"),
             json!({}),
             None,
-        ))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let view = body_json(&response);
-    assert_eq!(view["answers"], json!({"painLevel": 3, "medicationLogs": []}));
-    assert_eq!(view["id"], id.as_str());
-    assert_eq!(view["schemaVersion"], 1);
+        ),
+        http_api(None, "GET", "/elsewhere", json!({}), None),
+        lambda_http::request::from_str(REST_API_SUBMIT).unwrap(),
+    ];
+    for request in requests {
+        let response = api.handle(request).await;
+        assert_problem(&response, StatusCode::UNAUTHORIZED, "unauthenticated");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
+    assert_eq!(api.store().len(), 1, "nothing stored anonymously");
+}
 
-    // The same id under another kind does not exist.
-    let other = api
-        .handle(http_api(
-            "GET",
-            &format!("/questionnaires/intake/{id}"),
-            json!({}),
-            None,
-        ))
-        .await;
-    assert_problem(&other, StatusCode::NOT_FOUND, "not_found");
+#[tokio::test]
+async fn a_token_without_the_operation_scope_gets_403() {
+    let api = api();
+    let id = submitted(&api, PATIENT_A).await;
+    let reader = As {
+        sub: "patient-a",
+        scope: "questionnaires/read",
+    };
+    let submitter = As {
+        sub: "patient-a",
+        scope: "questionnaires/submit",
+    };
+    let post = api.handle(post_as(reader, "daily-pain", r#"{"painLevel": 3}"#)).await;
+    assert_problem(&post, StatusCode::FORBIDDEN, "insufficient_scope");
+    assert_eq!(
+        post.headers()["www-authenticate"],
+        "Bearer error=\"insufficient_scope\", scope=\"questionnaires/submit\""
+    );
+    let get = api.handle(get_as(submitter, "daily-pain", &id)).await;
+    assert_problem(&get, StatusCode::FORBIDDEN, "insufficient_scope");
+    // Staff hold read-all, which is enough for reading.
+    let staff_only = As {
+        sub: "nurse-2",
+        scope: "questionnaires/read-all",
+    };
+    assert_eq!(
+        api.handle(get_as(staff_only, "daily-pain", &id)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(api.store().len(), 1);
 }
 
 #[tokio::test]
@@ -140,14 +301,7 @@ async fn get_of_an_absent_or_malformed_id_is_404() {
     let api = api();
     let absent = api.handle(lambda_http::request::from_str(HTTP_API_GET).unwrap()).await;
     assert_problem(&absent, StatusCode::NOT_FOUND, "not_found");
-    let malformed = api
-        .handle(http_api(
-            "GET",
-            "/questionnaires/intake/idempotency%23x",
-            json!({}),
-            None,
-        ))
-        .await;
+    let malformed = api.handle(get_as(PATIENT_A, "intake", "idempotency%23x")).await;
     assert_problem(&malformed, StatusCode::NOT_FOUND, "not_found");
 }
 
@@ -169,7 +323,95 @@ async fn wrong_typed_age_lists_every_violation_with_422() {
             ("/hasAllergy", "missing")
         ]
     );
-    assert!(body["violations"][1]["message"].as_str().unwrap().contains("integer"));
+    let message = body["violations"][1]["message"].as_str().unwrap();
+    assert!(message.contains("integer") && !message.contains("25"), "{message}");
+}
+
+#[tokio::test]
+async fn a_duplicate_member_at_any_depth_is_refused_not_last_wins() {
+    let api = api();
+    for (body, pointer) in [
+        (r#"{"patientName":"A","age":30,"age":31,"hasAllergy":false}"#, "/age"),
+        (
+            r#"{"painLevel":2,"medicationLogs":[{"drugName":"a","dosage":"1","dosage":"2"}]}"#,
+            "/medicationLogs/0/dosage",
+        ),
+    ] {
+        let kind = if body.contains("painLevel") {
+            "daily-pain"
+        } else {
+            "intake"
+        };
+        let response = api.handle(post(kind, body)).await;
+        let problem = assert_problem(&response, StatusCode::BAD_REQUEST, "duplicate_member");
+        assert!(problem["detail"].as_str().unwrap().contains(pointer), "{problem}");
+    }
+    assert!(api.store().is_empty());
+}
+
+#[tokio::test]
+async fn bidirectional_overrides_and_zero_width_characters_are_refused_in_text() {
+    let api = api();
+    for name in [
+        "Jane\u{202e}elpmaxE",
+        "Ja\u{200b}ne",
+        "\u{2066}Jane\u{2069}",
+        "Jane\u{feff}",
+    ] {
+        let body = json!({"patientName": name, "age": 30, "hasAllergy": false}).to_string();
+        let problem = assert_problem(
+            &api.handle(post("intake", &body)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(problem["violations"][0]["code"], "forbidden_character", "{name:?}");
+    }
+    let logs = json!({"painLevel": 1, "medicationLogs": [{"drugName": "a\u{200d}b", "dosage": "1 mg"}]});
+    let problem = body_json(&api.handle(post("daily-pain", &logs.to_string())).await);
+    assert_eq!(problem["violations"][0]["path"], "/medicationLogs/0/drugName");
+}
+
+#[tokio::test]
+async fn thousands_of_bad_entries_get_a_bounded_answer_with_a_count_of_the_rest() {
+    let api = SubmissionApi::new(MemorySubmissionStore::default(), config(64 * 1024));
+    let mut body = String::from(r#"{"painLevel":1,"medicationLogs":["#);
+    while body.len() < 64 * 1024 - 10 {
+        body.push_str("{},");
+    }
+    body.push_str("{}]}");
+    assert!(body.len() <= 64 * 1024);
+    let response = api.handle(post("daily-pain", &body)).await;
+    let problem = assert_problem(&response, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let listed = problem["violations"].as_array().unwrap().len();
+    let omitted = problem["omittedViolations"].as_u64().unwrap();
+    assert_eq!(listed, 100);
+    let entries = (body.len() - 33) / 3;
+    assert!(
+        omitted as usize + listed > 2 * entries,
+        "{omitted} omitted for about {entries} entries"
+    );
+    assert!(response.body().len() < 20_000, "{} bytes", response.body().len());
+}
+
+#[tokio::test]
+async fn every_answer_forbids_caching_and_sniffing() {
+    let api = api();
+    let id = submitted(&api, PATIENT_A).await;
+    let answers = [
+        api.handle(post("daily-pain", r#"{"painLevel": 3}"#)).await,
+        api.handle(get_as(PATIENT_A, "daily-pain", &id)).await,
+        api.handle(post("intake", "{")).await,
+        api.handle(http_api(None, "GET", "/", json!({}), None)).await,
+    ];
+    for response in answers {
+        assert_eq!(response.headers()["cache-control"], "no-store", "{}", response.status());
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{}",
+            response.status()
+        );
+    }
 }
 
 #[tokio::test]
@@ -201,14 +443,7 @@ async fn malformed_empty_and_non_utf8_bodies_are_400() {
 #[tokio::test]
 async fn deeply_nested_json_is_rejected_without_crashing() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let api = SubmissionApi::new(
-        MemorySubmissionStore::default(),
-        ApiConfig {
-            submissions_table: "unused".into(),
-            max_body_bytes: 1 << 20,
-            idempotency_ttl: Duration::from_secs(60),
-        },
-    );
+    let api = SubmissionApi::new(MemorySubmissionStore::default(), config(1 << 20));
     assert_problem(
         &api.handle(post("intake", &deep)).await,
         StatusCode::BAD_REQUEST,
@@ -230,7 +465,13 @@ async fn content_type_must_be_json_with_utf8() {
         let headers = content_type.map_or(json!({}), |ct| json!({"content-type": ct}));
         let body = r#"{"painLevel": 2}"#;
         let response = api
-            .handle(http_api("POST", "/questionnaires/daily-pain", headers, Some(body)))
+            .handle(http_api(
+                Some(PATIENT_A),
+                "POST",
+                "/questionnaires/daily-pain",
+                headers,
+                Some(body),
+            ))
             .await;
         if ok {
             assert_eq!(response.status(), StatusCode::CREATED, "{content_type:?}");
@@ -270,12 +511,19 @@ async fn unknown_kind_is_404_and_lists_known_kinds() {
 async fn wrong_methods_are_405_with_allow_and_other_paths_404() {
     let api = api();
     let put = api
-        .handle(http_api("PUT", "/questionnaires/intake", json!({}), None))
+        .handle(http_api(
+            Some(PATIENT_A),
+            "PUT",
+            "/questionnaires/intake",
+            json!({}),
+            None,
+        ))
         .await;
     assert_problem(&put, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     assert_eq!(put.headers()["allow"], "POST");
     let delete = api
         .handle(http_api(
+            Some(PATIENT_A),
             "DELETE",
             "/questionnaires/intake/01JDQ6N9W3X8K2M4P5R7S9T0V1",
             json!({}),
@@ -284,36 +532,52 @@ async fn wrong_methods_are_405_with_allow_and_other_paths_404() {
         .await;
     assert_eq!(delete.headers()["allow"], "GET");
     for path in ["/", "/questionnaires", "/questionnaires/intake/a/b", "/other/intake"] {
-        let response = api.handle(http_api("GET", path, json!({}), None)).await;
+        let response = api
+            .handle(http_api(Some(PATIENT_A), "GET", path, json!({}), None))
+            .await;
         assert_problem(&response, StatusCode::NOT_FOUND, "route_not_found");
     }
+}
+
+fn with_key(caller: As, body: &str, key: &str) -> Request {
+    http_api(
+        Some(caller),
+        "POST",
+        "/questionnaires/daily-pain",
+        json!({"content-type": "application/json", "idempotency-key": key}),
+        Some(body),
+    )
 }
 
 #[tokio::test]
 async fn idempotency_key_replays_the_same_body_and_conflicts_on_a_different_one() {
     let api = api();
-    let with_key = |body: &str, key: &str| {
-        http_api(
-            "POST",
-            "/questionnaires/daily-pain",
-            json!({"content-type": "application/json", "idempotency-key": key}),
-            Some(body),
-        )
-    };
-    let first = api.handle(with_key(r#"{"painLevel": 4}"#, "key-1")).await;
+    let first = api.handle(with_key(PATIENT_A, r#"{"painLevel": 4}"#, "key-1")).await;
     assert_eq!(first.status(), StatusCode::CREATED);
-    let again = api.handle(with_key(r#"{ "painLevel" : 4 }"#, "key-1")).await;
+    let again = api.handle(with_key(PATIENT_A, r#"{ "painLevel" : 4 }"#, "key-1")).await;
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(body_json(&again), body_json(&first));
     assert_eq!(again.headers()["location"], first.headers()["location"]);
     assert_eq!(api.store().len(), 1);
 
-    let different = api.handle(with_key(r#"{"painLevel": 5}"#, "key-1")).await;
+    let different = api.handle(with_key(PATIENT_A, r#"{"painLevel": 5}"#, "key-1")).await;
     assert_problem(&different, StatusCode::CONFLICT, "idempotency_key_reused");
     assert_eq!(api.store().len(), 1);
 
-    let bad_key = api.handle(with_key(r#"{"painLevel": 5}"#, "has space")).await;
+    let bad_key = api
+        .handle(with_key(PATIENT_A, r#"{"painLevel": 5}"#, "has space"))
+        .await;
     assert_problem(&bad_key, StatusCode::BAD_REQUEST, "invalid_idempotency_key");
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_from_two_patients_makes_two_submissions() {
+    let api = api();
+    let a = api.handle(with_key(PATIENT_A, r#"{"painLevel": 4}"#, "visit-1")).await;
+    let b = api.handle(with_key(PATIENT_B, r#"{"painLevel": 4}"#, "visit-1")).await;
+    assert_eq!((a.status(), b.status()), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_ne!(body_json(&a)["id"], body_json(&b)["id"]);
+    assert_eq!(api.store().len(), 2);
 }
 
 #[tokio::test]

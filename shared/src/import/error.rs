@@ -2,23 +2,24 @@
 
 use crate::error::{chain, BoxError};
 
-/// Failures that make the invocation fail (so Lambda retries it): the outcome could not be recorded.
+/// Failures that make the invocation fail (so Lambda retries it): the outcome could not be recorded. Messages name
+/// the file by its import id, never by its key or content.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("could not write {what} for {key}")]
+    #[error("could not write {what} of import {import_id}")]
     Report {
         what: &'static str,
-        key: String,
+        import_id: String,
         #[source]
         source: BoxError,
     },
 }
 
 impl ImportError {
-    pub fn report(what: &'static str, key: &str, source: impl Into<BoxError>) -> Self {
+    pub fn report(what: &'static str, import_id: &str, source: impl Into<BoxError>) -> Self {
         Self::Report {
             what,
-            key: key.to_owned(),
+            import_id: import_id.to_owned(),
             source: source.into(),
         }
     }

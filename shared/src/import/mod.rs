@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod deadline;
 mod error;
 pub mod event;
+pub mod ids;
 mod lines;
 pub mod pipeline;
 pub mod ports;

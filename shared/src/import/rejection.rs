@@ -1,6 +1,6 @@
 //! Why a CSV row was rejected: the questionnaire rules' codes, shared with the API, plus the codes only files have.
 
-use crate::questionnaire::{CellCode, Violation, ViolationCode};
+use crate::questionnaire::{CellCode, Violation, ViolationCode, Violations};
 use serde::Serialize;
 
 /// A rejected row's problem: where (the column, a JSON pointer into a questionnaire row, or empty for the whole row),
@@ -37,6 +37,8 @@ pub enum RowCode {
     WriteFailed,
     /// A row whose processing failed unexpectedly; the row is reported, the import goes on.
     InternalError,
+    /// The row has more problems than the report lists for one row; the message says how many.
+    MoreViolations,
 }
 
 impl RejectionCode {
@@ -67,6 +69,25 @@ impl From<CellCode> for RejectionCode {
             CellCode::InvalidJson => Self::Row(RowCode::InvalidJson),
         }
     }
+}
+
+/// A row's violations as report lines: those listed (an unknown member's name inside a JSON cell is the cell's
+/// text, so it becomes `*`), and one line counting the rest.
+pub fn rejections<C: Copy + Into<RejectionCode> + Into<CellCode>>(violations: Violations<C>) -> Vec<Rejection> {
+    let omitted = violations.omitted();
+    let mut out: Vec<Rejection> = violations
+        .into_listed()
+        .into_iter()
+        .map(|v| Rejection::new(v.redacted_path(), v.code, v.message))
+        .collect();
+    if omitted > 0 {
+        out.push(Rejection::new(
+            "",
+            RowCode::MoreViolations,
+            format!("{omitted} more violation(s) in this row are not listed"),
+        ));
+    }
+    out
 }
 
 /// A problem with the whole row rather than one of its cells.

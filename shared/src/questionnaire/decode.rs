@@ -6,8 +6,8 @@
 //! strictly for the field's type and lists travel as JSON text. The source is a type parameter, so the codes a
 //! decoder can report follow from it: JSON answers can only break the questionnaire rules ([`ViolationCode`]).
 
-use super::violation::{CellCode, Violation, ViolationCode};
-use crate::error::truncate;
+use super::violation::{CellCode, Violation, ViolationCode, Violations};
+use crate::json::{self, JsonError};
 use serde_json::{Map, Value};
 
 /// Where the values come from, and how that changes reading them.
@@ -58,12 +58,13 @@ impl Source for Cells {
         d: &mut Decoder<Self>,
         decode: impl FnOnce(&Value, &mut Decoder<Json>) -> Option<T>,
     ) -> Option<T> {
-        match serde_json::from_str::<Value>(text) {
+        // Messages say where the JSON breaks, never what the cell holds.
+        match json::parse(text) {
             Ok(nested @ Value::Array(_)) => {
                 let mut inner = Decoder::<Json>::new();
                 let out = decode(&nested, &mut inner);
-                let clean = inner.violations.is_empty();
-                d.violations.extend(inner.violations.into_iter().map(Violation::widen));
+                let clean = inner.violations.is_clean();
+                d.violations.absorb(inner.violations);
                 out.filter(|_| clean)
             }
             Ok(other) => {
@@ -71,18 +72,28 @@ impl Source for Cells {
                 d.report(path, ViolationCode::WrongType, message);
                 None
             }
-            Err(e) => {
-                d.report(path, CellCode::InvalidJson, format!("must be a JSON array: {e}"));
+            Err(JsonError::DuplicateMember { .. }) => {
+                let message = "must be a JSON array whose objects name each member once";
+                d.report(path, CellCode::InvalidJson, message);
+                None
+            }
+            Err(JsonError::Syntax(e)) => {
+                let message = format!(
+                    "must be a JSON array; the JSON breaks at line {} column {}",
+                    e.line(),
+                    e.column()
+                );
+                d.report(path, CellCode::InvalidJson, message);
                 None
             }
         }
     }
 }
 
-/// Collects violations while a value is decoded.
+/// Collects violations while a value is decoded (a bounded number; the rest are counted).
 #[derive(Debug)]
 pub struct Decoder<S: Source> {
-    violations: Vec<Violation<S::Code>>,
+    violations: Violations<S::Code>,
 }
 
 impl<S: Source> Default for Decoder<S> {
@@ -93,7 +104,9 @@ impl<S: Source> Default for Decoder<S> {
 
 impl<S: Source> Decoder<S> {
     pub fn new() -> Self {
-        Self { violations: Vec::new() }
+        Self {
+            violations: Violations::default(),
+        }
     }
 
     pub fn report(&mut self, path: &str, code: impl Into<S::Code>, message: impl Into<String>) {
@@ -101,11 +114,11 @@ impl<S: Source> Decoder<S> {
     }
 
     /// The decoded value, or every violation found on the way.
-    pub fn finish<T>(self, value: Option<T>) -> Result<T, Vec<Violation<S::Code>>> {
+    pub fn finish<T>(self, value: Option<T>) -> Result<T, Violations<S::Code>> {
         match value {
-            Some(value) if self.violations.is_empty() => Ok(value),
+            Some(value) if self.violations.is_clean() => Ok(value),
             _ => {
-                debug_assert!(!self.violations.is_empty(), "a failed decode must report why");
+                debug_assert!(!self.violations.is_clean(), "a failed decode must report why");
                 Err(self.violations)
             }
         }
@@ -136,9 +149,10 @@ pub fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// A wrong type is described by what was sent (its JSON type, or "other text" for a cell), never by the value.
 fn wrong_type<S: Source>(d: &mut Decoder<S>, path: &str, expected: &str, value: &Value) {
     let message = match value {
-        Value::String(s) if S::TEXT => format!("must be {expected}, got the text {:?}", truncate(s, 40)),
+        Value::String(_) if S::TEXT => format!("must be {expected}; the cell holds other text"),
         _ => format!("must be {expected}, got {}", type_name(value)),
     };
     d.report(path, ViolationCode::WrongType, message);
@@ -161,7 +175,7 @@ impl Decode for bool {
 impl Decode for i64 {
     fn decode<S: Source>(value: &Value, path: &str, d: &mut Decoder<S>) -> Option<Self> {
         let parsed = match value {
-            Value::Number(n) => n.as_i64().ok_or(n.is_u64()),
+            Value::Number(n) => integer(n),
             Value::String(s) if S::TEXT => s.parse::<i64>().map_err(|_| {
                 // A long run of digits is an integer that is out of range, not a wrong type.
                 let digits = s.strip_prefix('-').unwrap_or(s);
@@ -180,6 +194,20 @@ impl Decode for i64 {
                 None
             }
         }
+    }
+}
+
+/// A JSON number as an integer; `Err(true)` when it is whole but beyond `i64`, `Err(false)` when it has a fraction.
+/// A whole number written with a fraction or exponent (`25.0`, `1e2`) is that integer, as JSON Schema counts it.
+fn integer(n: &serde_json::Number) -> Result<i64, bool> {
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        _ if n.is_u64() => Err(true),
+        Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+        Some(f) if f.fract() == 0.0 => Err(true),
+        _ => Err(false),
     }
 }
 

@@ -86,8 +86,15 @@ mod tests {
     #[test]
     fn age_must_be_a_whole_number_not_a_decimal_or_huge_number() {
         assert_eq!(
-            violations(json!({"patientName": "A", "age": 25.0, "hasAllergy": false})),
+            violations(json!({"patientName": "A", "age": 25.5, "hasAllergy": false})),
             vec![v("/age", ViolationCode::WrongType)]
+        );
+        // 25.0 is the integer 25, as JSON Schema counts it: what the schema allows, the API accepts.
+        let whole = decode::<Intake, Json>(&json!({"patientName": "A", "age": 25.0, "hasAllergy": false})).unwrap();
+        assert_eq!(whole.age.get(), 25);
+        assert_eq!(
+            violations(json!({"patientName": "A", "age": 1e300, "hasAllergy": false})),
+            vec![v("/age", ViolationCode::OutOfRange)]
         );
         assert_eq!(
             violations(json!({"patientName": "A", "age": u64::MAX, "hasAllergy": false})),
@@ -111,7 +118,7 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_rejected_but_other_unicode_is_kept() {
+    fn control_and_forbidden_characters_are_rejected_but_other_unicode_is_kept() {
         let name = |s: &str| json!({"patientName": s, "age": 30, "hasAllergy": false});
         for bad in ["A\u{0}B", "A\nB", "A\u{1b}[31mB"] {
             assert_eq!(
@@ -120,8 +127,15 @@ mod tests {
                 "{bad:?}"
             );
         }
-        let kept = decode::<Intake, Json>(&name("Zoë \u{202e}Åsa 😀")).unwrap();
-        assert_eq!(kept.patient_name.as_str(), "Zoë \u{202e}Åsa 😀");
+        for bad in ["Zoë \u{202e}Åsa", "Zo\u{200b}ë", "\u{2067}Åsa\u{2069}", "Åsa\u{feff}"] {
+            assert_eq!(
+                violations(name(bad)),
+                vec![v("/patientName", ViolationCode::ForbiddenCharacter)],
+                "{bad:?}"
+            );
+        }
+        let kept = decode::<Intake, Json>(&name("Zoë Åsa-Ngọc 😀 محمد")).unwrap();
+        assert_eq!(kept.patient_name.as_str(), "Zoë Åsa-Ngọc 😀 محمد");
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub use daily_pain::DailyPain;
 pub use decode::{Cells, Json, Source};
 pub use intake::Intake;
 pub use registry::{find, names, visit_types, AcceptError, Kind, TypeVisitor};
-pub use violation::{CellCode, Violation, ViolationCode};
+pub use violation::{CellCode, Violation, ViolationCode, Violations};
 
 use decode::{object, Decoder, Fields};
 use serde::{de::DeserializeOwned, Serialize};
@@ -30,7 +30,7 @@ pub trait Questionnaire: Serialize + DeserializeOwned + schemars::JsonSchema + S
 }
 
 /// Decodes a whole submission, reporting every violation, unknown fields included.
-pub fn decode<Q: Questionnaire, S: Source>(value: &Value) -> Result<Q, Vec<Violation<S::Code>>> {
+pub fn decode<Q: Questionnaire, S: Source>(value: &Value) -> Result<Q, Violations<S::Code>> {
     let mut d = Decoder::<S>::new();
     let q = object(value, "", &mut d, Q::decode_fields);
     d.finish(q)

@@ -1,6 +1,7 @@
 //! The list of accepted kinds, and the type-erased view the HTTP and CSV pipelines work with.
 
-use super::{decode, CellCode, Cells, DailyPain, Intake, Json, Questionnaire, Violation};
+use super::violation::Violations;
+use super::{decode, CellCode, Cells, DailyPain, Intake, Json, Questionnaire};
 use serde_json::Value;
 use std::marker::PhantomData;
 
@@ -37,8 +38,8 @@ pub trait Kind: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError<C = super::ViolationCode> {
-    #[error("the submission has {} violation(s)", .0.len())]
-    Invalid(Vec<Violation<C>>),
+    #[error("the submission has {} violation(s)", .0.len() as u64 + .0.omitted())]
+    Invalid(Violations<C>),
     #[error("could not encode the accepted answers")]
     Encode(#[source] serde_json::Error),
 }
@@ -46,7 +47,7 @@ pub enum AcceptError<C = super::ViolationCode> {
 struct Registered<Q>(PhantomData<fn() -> Q>);
 
 impl<Q: Questionnaire> Registered<Q> {
-    fn encode<C>(typed: Result<Q, Vec<Violation<C>>>) -> Result<Value, AcceptError<C>> {
+    fn encode<C>(typed: Result<Q, Violations<C>>) -> Result<Value, AcceptError<C>> {
         let typed = typed.map_err(AcceptError::Invalid)?;
         serde_json::to_value(&typed).map_err(AcceptError::Encode)
     }

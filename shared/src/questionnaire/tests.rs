@@ -1,9 +1,33 @@
 //! Property tests of the questionnaire rules: they hold for any input, and no input makes decoding panic.
 
-use super::values::{Bounded, Text};
+use super::values::{text_pattern, Bounded, Text};
 use super::{decode, Cells, DailyPain, Intake, Json, Violation};
 use proptest::prelude::*;
 use serde_json::Value;
+
+/// Text near the rules' edges: white space and control characters around and inside, forbidden characters,
+/// lengths on both sides of the limits.
+fn text() -> impl Strategy<Value = String> {
+    let odd = prop::sample::select(vec![
+        '\u{0}', '\t', '\n', '\r', '\u{85}', '\u{a0}', '\u{2028}', '\u{3000}', '\u{200b}', '\u{200d}', '\u{202e}',
+        '\u{2066}', '\u{feff}', '\u{61c}', '\u{7f}', ' ',
+    ]);
+    (
+        prop::collection::vec(odd.clone(), 0..3),
+        "\\PC{0,3}",
+        prop::collection::vec(odd.clone(), 0..2),
+        "\\PC{0,210}",
+        prop::collection::vec(odd, 0..3),
+    )
+        .prop_map(|(a, b, c, d, e)| {
+            let mut s: String = a.into_iter().collect();
+            s.push_str(&b);
+            s.extend(c);
+            s.push_str(&d);
+            s.extend(e);
+            s
+        })
+}
 
 /// Arbitrary JSON, biased towards the field names of the questionnaires so that nested rules are reached.
 fn json() -> impl Strategy<Value = Value> {
@@ -42,14 +66,32 @@ fn well_formed<C>(violations: &[Violation<C>]) -> bool {
 
 proptest! {
     #[test]
-    fn text_is_accepted_exactly_when_trimmed_length_fits_and_no_control_characters(raw in "\\PC{0,3}[\\s\\x00-\\x1f]{0,2}\\PC{0,210}") {
+    fn text_is_accepted_exactly_when_trimmed_length_fits_and_no_control_or_forbidden_characters(raw in text()) {
         let trimmed = raw.trim();
         let len = trimmed.chars().count();
-        let expected = (1..=200).contains(&len) && !trimmed.chars().any(char::is_control);
+        let expected = (1..=200).contains(&len)
+            && !trimmed.chars().any(char::is_control)
+            && !trimmed.chars().any(super::values::is_forbidden);
         let parsed = Text::<1, 200>::parse(&raw);
         prop_assert_eq!(parsed.is_ok(), expected);
         if let Ok(text) = parsed {
             prop_assert_eq!(text.as_str(), trimmed);
+        }
+    }
+
+    /// The OpenAPI document's pattern is the rule itself: a text matches it exactly when the API accepts it.
+    #[test]
+    fn the_schema_pattern_matches_exactly_the_texts_the_decoder_accepts(raw in text(), short in "[ a\\t\u{200d}]{0,6}") {
+        for (min, max) in [(1, 200), (1, 100), (1, 3)] {
+            let pattern = regex::Regex::new(&text_pattern(min, max)).unwrap();
+            for candidate in [raw.as_str(), short.as_str()] {
+                let accepted = match (min, max) {
+                    (1, 200) => Text::<1, 200>::parse(candidate).is_ok(),
+                    (1, 100) => Text::<1, 100>::parse(candidate).is_ok(),
+                    _ => Text::<1, 3>::parse(candidate).is_ok(),
+                };
+                prop_assert_eq!(pattern.is_match(candidate), accepted, "{:?} ({}..={})", candidate, min, max);
+            }
         }
     }
 

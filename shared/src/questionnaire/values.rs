@@ -9,6 +9,42 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 
+/// Bidirectional formatting characters (the Arabic letter mark, LRM and RLM, embeddings and overrides, isolates)
+/// and zero-width ones (spaces, non-joiner and joiner, word joiner, invisible operators, the byte-order mark). They
+/// change how a text reads without being seen, so two names that look alike could differ; no answer may hold one.
+pub fn is_forbidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// The same characters as a regular-expression class body (ECMA-262, Python and Rust read `\uHHHH` alike).
+const FORBIDDEN_CLASS: &str = "\\u061c\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff";
+/// Control characters (`char::is_control`: Unicode's Cc).
+const CONTROL_CLASS: &str = "\\u0000-\\u001f\\u007f-\\u009f";
+/// White space as `str::trim` removes it (Unicode's White_Space property).
+const SPACE_CLASS: &str = "\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+/// Which rule about characters `text` breaks, if any: control characters (unless `allowed`), then forbidden ones.
+pub fn character_rule(text: &str, allowed: impl Fn(char) -> bool) -> Option<(ViolationCode, &'static str)> {
+    if text.chars().any(|c| c.is_control() && !allowed(c)) {
+        Some((ViolationCode::ControlCharacter, "must not contain control characters"))
+    } else if text.chars().any(is_forbidden) {
+        Some((
+            ViolationCode::ForbiddenCharacter,
+            "must not contain bidirectional formatting or zero-width characters",
+        ))
+    } else {
+        None
+    }
+}
+
 /// Text that is trimmed and must have `MIN..=MAX` characters afterwards.
 ///
 /// Its `Debug` shows only the length: free text in a questionnaire may identify a patient and must not reach logs.
@@ -26,11 +62,8 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
                 ViolationCode::TooShort,
                 format!("must have at least {MIN} character(s) besides surrounding spaces"),
             ))
-        } else if trimmed.chars().any(char::is_control) {
-            Err((
-                ViolationCode::ControlCharacter,
-                "must not contain control characters".to_owned(),
-            ))
+        } else if let Some((code, message)) = character_rule(trimmed, |_| false) {
+            Err((code, message.to_owned()))
         } else if len > MAX {
             Err((
                 ViolationCode::TooLong,
@@ -176,17 +209,38 @@ impl<const MIN: usize, const MAX: usize> JsonSchema for Text<MIN, MAX> {
         format!("Text_{MIN}_{MAX}").into()
     }
 
+    /// Exactly the rule of [`Text::parse`], so that every text the schema allows is accepted and every other is
+    /// refused: surrounding white space, then `MIN` to `MAX` characters that start and end with something else,
+    /// with no control or forbidden character inside. The lengths are the pattern's alone: `minLength` and
+    /// `maxLength` would count the surrounding white space.
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "minLength": MIN,
-            "maxLength": MAX,
-            "pattern": "\\S",
+            "pattern": text_pattern(MIN, MAX),
             "description": format!(
-                "{MIN} to {MAX} characters after surrounding whitespace is trimmed; no control characters"
+                "{MIN} to {MAX} characters once surrounding white space is trimmed; no control characters, \
+                 bidirectional formatting or zero-width characters"
             ),
         })
     }
+}
+
+/// The regular expression of [`Text::parse`]'s rule (anchored; lengths in characters).
+pub fn text_pattern(min: usize, max: usize) -> String {
+    let space = format!("[{SPACE_CLASS}]");
+    // The first and last kept character: not white space, not a control or forbidden character.
+    let edge = format!("[^{SPACE_CLASS}{CONTROL_CLASS}{FORBIDDEN_CLASS}]");
+    // Characters between them: anything but a control or forbidden character.
+    let inner = format!("[^{CONTROL_CLASS}{FORBIDDEN_CLASS}]");
+    let kept = match (min, max) {
+        (_, 0) => String::new(),
+        (0, 1) => format!("(?:{edge})?"),
+        (_, 1) => edge,
+        (0, _) => format!("(?:{edge}(?:{inner}{{0,{}}}{edge})?)?", max - 2),
+        (1, _) => format!("{edge}(?:{inner}{{0,{}}}{edge})?", max - 2),
+        _ => format!("{edge}{inner}{{{},{}}}{edge}", min - 2, max - 2),
+    };
+    format!("^{space}*{kept}{space}*$")
 }
 
 impl<const MIN: i64, const MAX: i64> JsonSchema for Bounded<MIN, MAX> {

@@ -16,7 +16,8 @@ pub struct MemorySubmissionStore {
 #[derive(Default)]
 struct State {
     records: HashMap<String, SubmissionRecord>,
-    claims: HashMap<String, (String, SubmissionRef)>,
+    /// Claim id → (request hash, expiry, the original submission).
+    claims: HashMap<String, (String, i64, SubmissionRef)>,
 }
 
 impl MemorySubmissionStore {
@@ -56,7 +57,11 @@ impl SubmissionStore for MemorySubmissionStore {
         self.check_available("insert")?;
         let mut state = self.lock();
         if let Some(claim) = claim {
-            if let Some((hash, original)) = state.claims.get(&claim.id) {
+            let live = state
+                .claims
+                .get(&claim.id)
+                .filter(|(_, expires_at, _)| *expires_at >= claim.now);
+            if let Some((hash, _, original)) = live {
                 return Ok(if *hash == claim.request_hash {
                     Inserted::Replayed(original.clone())
                 } else {
@@ -68,9 +73,10 @@ impl SubmissionStore for MemorySubmissionStore {
             return Err(StoreError::backend("insert", "memory", "id already exists"));
         }
         if let Some(claim) = claim {
-            state
-                .claims
-                .insert(claim.id.clone(), (claim.request_hash.clone(), record.reference()));
+            state.claims.insert(
+                claim.id.clone(),
+                (claim.request_hash.clone(), claim.expires_at, record.reference()),
+            );
         }
         state.records.insert(record.id.clone(), record.clone());
         Ok(Inserted::Created)

@@ -5,4 +5,4 @@ pub mod memory;
 pub mod submissions;
 
 pub use error::StoreError;
-pub use submissions::{DynamoSubmissionStore, IdempotencyClaim, Inserted, SubmissionStore};
+pub use submissions::{DynamoSubmissionStore, IdempotencyClaim, Inserted, KeyOwner, SubmissionStore};

@@ -17,20 +17,31 @@ use std::future::Future;
 /// A request to remember an `Idempotency-Key` together with what was submitted under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyClaim {
-    /// `idempotency#` + SHA-256 of kind, caller and key: keys are scoped per caller and kind.
+    /// `idempotency#` + SHA-256 of kind, issuer, subject and key: keys are scoped per caller and kind.
     pub id: String,
     /// SHA-256 of the normalised answers: the same answers replay, different answers conflict.
     pub request_hash: String,
-    /// Unix seconds after which DynamoDB's TTL may delete the record.
+    /// Unix seconds now: a stored claim that expired before this counts as absent.
+    pub now: i64,
+    /// Unix seconds after which the claim no longer counts (and DynamoDB's TTL may delete it, lazily).
     pub expires_at: i64,
 }
 
+/// Whose key it is: the caller's issuer and subject.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyOwner<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+}
+
 impl IdempotencyClaim {
-    pub fn new(kind: &str, caller: Option<&str>, key: &str, answers: &Value, expires_at: i64) -> Self {
+    pub fn new(kind: &str, owner: KeyOwner<'_>, key: &str, answers: &Value, now: i64, expires_at: i64) -> Self {
         let scope = sha256_hex([
             kind.as_bytes(),
             b"\0",
-            caller.unwrap_or("").as_bytes(),
+            owner.issuer.as_bytes(),
+            b"\0",
+            owner.subject.as_bytes(),
             b"\0",
             key.as_bytes(),
         ]);
@@ -39,6 +50,7 @@ impl IdempotencyClaim {
         Self {
             id: format!("idempotency#{scope}"),
             request_hash: sha256_hex([kind.as_bytes(), b"\0", &body]),
+            now,
             expires_at,
         }
     }
@@ -106,11 +118,20 @@ impl DynamoSubmissionStore {
         })
     }
 
-    fn put(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(id)")
+    /// A put that must not overwrite an item, except (for `expired_before`) a claim that expired before then.
+    fn put(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        expired_before: Option<i64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        put = match expired_before {
+            Some(now) => put
+                .condition_expression("attribute_not_exists(id) OR expiresAt < :now")
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string())),
+            None => put.condition_expression("attribute_not_exists(id)"),
+        };
+        let put = put
             .build()
             .map_err(|e| StoreError::backend("TransactWriteItems", &self.table, e))?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -151,8 +172,8 @@ impl DynamoSubmissionStore {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(self.put(claim_item)?)
-            .transact_items(self.put(self.encode(record)?)?)
+            .transact_items(self.put(claim_item, Some(claim.now))?)
+            .transact_items(self.put(self.encode(record)?, None)?)
             .send()
             .await;
         match result {
@@ -161,6 +182,10 @@ impl DynamoSubmissionStore {
                 // The key is already claimed: the transaction wrote nothing. Decide from the stored claim.
                 let existing: Option<IdempotencyItem> = self.get_item(&claim.id).await?;
                 match existing {
+                    Some(item) if item.expires_at < claim.now => {
+                        // Expired between the write and this read: the client's retry will take the key.
+                        Err(StoreError::backend("TransactWriteItems", &self.table, e))
+                    }
                     Some(item) if item.request_hash == claim.request_hash => Ok(Inserted::Replayed(item.receipt)),
                     Some(_) => Ok(Inserted::KeyReused),
                     // Expired and deleted in between: let the client retry, which will then succeed.
@@ -233,22 +258,28 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn owner<'a>(issuer: &'a str, subject: &'a str) -> KeyOwner<'a> {
+        KeyOwner { issuer, subject }
+    }
+
     #[test]
-    fn claims_are_scoped_by_kind_and_caller() {
+    fn claims_are_scoped_by_kind_issuer_and_subject() {
         let answers = json!({"painLevel": 3});
-        let a = IdempotencyClaim::new("daily-pain", Some("alice"), "k1", &answers, 0);
-        let b = IdempotencyClaim::new("daily-pain", Some("bob"), "k1", &answers, 0);
-        let c = IdempotencyClaim::new("intake", Some("alice"), "k1", &answers, 0);
-        assert_ne!(a.id, b.id);
-        assert_ne!(a.id, c.id);
-        assert!(a.id.starts_with("idempotency#"));
+        let claim =
+            |kind, issuer, subject| IdempotencyClaim::new(kind, owner(issuer, subject), "k1", &answers, 0, 0).id;
+        let a = claim("daily-pain", "idp", "alice");
+        assert_ne!(a, claim("daily-pain", "idp", "bob"));
+        assert_ne!(a, claim("intake", "idp", "alice"));
+        assert_ne!(a, claim("daily-pain", "other-idp", "alice"));
+        assert!(a.starts_with("idempotency#"));
     }
 
     #[test]
     fn the_same_answers_hash_alike_and_different_answers_differently() {
-        let a = IdempotencyClaim::new("daily-pain", None, "k", &json!({"painLevel": 3}), 0);
-        let b = IdempotencyClaim::new("daily-pain", None, "k", &json!({"painLevel": 3}), 0);
-        let c = IdempotencyClaim::new("daily-pain", None, "k", &json!({"painLevel": 4}), 0);
+        let claim = |answers| IdempotencyClaim::new("daily-pain", owner("i", "s"), "k", &answers, 0, 0);
+        let a = claim(json!({"painLevel": 3}));
+        let b = claim(json!({"painLevel": 3}));
+        let c = claim(json!({"painLevel": 4}));
         assert_eq!(a.request_hash, b.request_hash);
         assert_ne!(a.request_hash, c.request_hash);
     }

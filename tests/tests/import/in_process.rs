@@ -3,6 +3,7 @@
 use integration_tests::import_harness::{harness, only_file, rows};
 use integration_tests::{count_observations, event, observation, observations_csv, resource, s3_event, unique, upload};
 use serde_json::json;
+use sha2::Digest;
 use std::time::{Duration, SystemTime};
 
 #[tokio::test]
@@ -197,24 +198,54 @@ async fn backfilled_questionnaires_are_typed_submissions_readable_through_the_ap
     assert!(report.contains("4,medicationLogs/0/drugName,too_short"), "{report}");
     assert!(report.contains("4,medicationLogs/0/dosage,missing"), "{report}");
 
-    // The same id scheme as a re-import would produce; read the first row back through the API's store.
+    // Read a row back through the API's store: it is the same typed submission, marked as imported.
     let store = shared::store::DynamoSubmissionStore::new(h.dynamodb.clone(), resource("SubmissionsTable"));
-    let scan = h
-        .dynamodb
-        .scan()
-        .table_name(resource("SubmissionsTable"))
-        .filter_expression("provenance.#k = :key")
-        .expression_attribute_names("#k", "key")
-        .expression_attribute_values(":key", aws_sdk_dynamodb::types::AttributeValue::S(key.clone()))
-        .send()
+    let stored_ids = || async {
+        let scan = h
+            .dynamodb
+            .scan()
+            .table_name(resource("SubmissionsTable"))
+            .filter_expression("provenance.#k = :key")
+            .expression_attribute_names("#k", "key")
+            .expression_attribute_values(":key", aws_sdk_dynamodb::types::AttributeValue::S(key.clone()))
+            .send()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = scan.items().iter().map(|i| i["id"].as_s().unwrap().clone()).collect();
+        ids.sort();
+        ids
+    };
+    let ids = stored_ids().await;
+    assert_eq!(ids.len(), 2);
+    let record = shared::store::SubmissionStore::get(&store, &ids[0])
         .await
+        .unwrap()
         .unwrap();
-    assert_eq!(scan.items().len(), 2);
-    let id = scan.items()[0]["id"].as_s().unwrap();
-    let record = shared::store::SubmissionStore::get(&store, id).await.unwrap().unwrap();
+    assert_eq!(record.submitted_by, None, "an upload is no patient's own submission");
+    assert_eq!(record.imported_by.as_deref(), Some("EXAMPLE"), "the event's principal");
     let kind = shared::questionnaire::find("daily-pain").unwrap();
     let answers = kind.read(record.answers).expect("stored answers pass the type again");
     assert!(answers["painLevel"] == 4 || answers["painLevel"] == 2);
+
+    // The ids are not what anyone could compute from public facts (bucket, key, line, upload time) ...
+    let object_ms = ulid::Ulid::from_string(&ids[0]).unwrap().timestamp_ms();
+    for line in [2u64, 3] {
+        let digest = sha2::Sha256::new()
+            .chain_update(resource("ImportBucket").as_bytes())
+            .chain_update([0])
+            .chain_update(key.as_bytes())
+            .chain_update([0])
+            .chain_update(line.to_be_bytes())
+            .finalize();
+        let mut random = [0u8; 16];
+        random[6..].copy_from_slice(&digest[..10]);
+        let guess = ulid::Ulid::from_parts(object_ms, u128::from_be_bytes(random)).to_string();
+        assert!(!ids.contains(&guess), "line {line}'s id follows from public facts");
+    }
+    // ... yet a redelivered event for the same object version writes the same ids again, not new ones.
+    let again = only_file(&h.invoke(s3_event(&key), Duration::from_secs(60)).await);
+    assert_eq!(again["importId"], summary["importId"], "one job per object version");
+    assert_eq!(stored_ids().await, ids);
 }
 
 #[tokio::test]
@@ -232,7 +263,7 @@ async fn concurrency_against_dynamodb_stays_within_the_bound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deadline_stops_a_large_import_cleanly_and_everything_adds_up() {
     let h = harness(|c| {
-        c.safety_margin = Duration::from_millis(800);
+        c.safety_margin = Duration::from_millis(1500);
         c.concurrency = 4;
     })
     .await;
@@ -240,28 +271,31 @@ async fn the_deadline_stops_a_large_import_cleanly_and_everything_adds_up() {
     let key = format!("imports/observations/{study}.csv");
     upload(&h.s3, &key, observations_csv(&study, 60_000, 10)).await;
 
-    let alive_before = tokio::runtime::Handle::current().metrics().num_alive_tasks();
-    let budget = Duration::from_secs(3);
+    let budget = Duration::from_secs(4);
     let deadline = SystemTime::now() + budget;
     let summary = only_file(&h.invoke(s3_event(&key), budget).await);
     let returned = SystemTime::now();
-    let alive_after = tokio::runtime::Handle::current().metrics().num_alive_tasks();
 
     assert!(
         returned < deadline,
         "returned {:?} after the deadline",
         returned.duration_since(deadline)
     );
-    // The runtime also runs the SDK's pooled connections, which come and go; the import's own count is exact.
+    // Counted by a guard that each write task's future owns: exact. (The runtime's own task count is not: it also
+    // holds the SDK's pooled connections, which stay open after the import. The pipeline's unit tests compare the
+    // runtime's count with a fake sink, where no connections exist.)
     assert_eq!(summary["writeTasksAliveAfter"], 0, "no write task outlives the handler");
-    assert!(
-        alive_after <= alive_before,
-        "tasks {alive_before} before, {alive_after} after"
-    );
     assert_eq!(summary["status"], "incomplete", "{summary}");
     let (total, imported, _, _) = rows(&summary);
     assert!(imported > 0 && total < 60_000, "{summary}");
     assert!(summary["resumeFrom"]["line"].as_u64().unwrap() >= 2);
-    assert_eq!(count_observations(&h.dynamodb, &study, 10).await, imported);
+    // Every imported row is stored; beyond them only rows whose write was cut off at the stop time, which count as
+    // not reached (a resumed import rewrites them under the same keys).
+    let stored = count_observations(&h.dynamodb, &study, 10).await;
+    let (_, _, _, not_reached) = rows(&summary);
+    assert!(
+        imported <= stored && stored <= imported + not_reached,
+        "{stored} stored; {summary}"
+    );
     h.check_reports(&summary).await;
 }

@@ -1,12 +1,13 @@
 //! The handler driven with the API Gateway fixtures from `events/`, storing into the real (local) DynamoDB API.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::{dynamodb_at, env, event, local_aws, response_json, submit_intake, unique};
+use integration_tests::{dynamodb_at, env, get_intake, local_aws, response_json, submit_intake, unique};
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
 use shared::config::{ApiConfig, Env};
-use shared::store::DynamoSubmissionStore;
+use shared::store::{DynamoSubmissionStore, IdempotencyClaim, Inserted, KeyOwner, SubmissionStore};
+use shared::submission::SubmissionRecord;
 use std::collections::HashMap;
 
 struct TestApi {
@@ -90,14 +91,7 @@ async fn intake_fixture_is_stored_with_typed_attributes_and_read_back() {
     assert_eq!(answers["age"], AttributeValue::N("42".into()));
     assert_eq!(answers["hasAllergy"], AttributeValue::Bool(true));
 
-    let mut get = event("http-api-get-intake.json");
-    let path = format!("/questionnaires/intake/{id}");
-    get["rawPath"] = json!(path);
-    get["requestContext"]["http"]["path"] = json!(path);
-    let fetched = t
-        .api
-        .handle(lambda_http::request::from_str(&get.to_string()).unwrap())
-        .await;
+    let fetched = t.api.handle(get_intake(&caller, &id)).await;
     assert_eq!(fetched.status(), StatusCode::OK);
     let view = response_json(&fetched);
     assert_eq!(
@@ -167,4 +161,71 @@ async fn an_unreachable_backend_answers_503_never_201() {
         .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response_json(&response)["code"], "store_unavailable");
+}
+
+#[tokio::test]
+async fn another_patient_reading_the_id_gets_404() {
+    let t = test_api().await;
+    let (owner, other) = (unique("patient"), unique("patient"));
+    let created = t
+        .api
+        .handle(submit_intake(
+            &owner,
+            None,
+            &json!({"patientName": "A", "age": 30, "hasAllergy": false}),
+        ))
+        .await;
+    let id = response_json(&created)["id"].as_str().unwrap().to_owned();
+    assert_eq!(t.api.handle(get_intake(&owner, &id)).await.status(), StatusCode::OK);
+    let denied = t.api.handle(get_intake(&other, &id)).await;
+    assert_eq!(denied.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response_json(&denied)["code"], "not_found");
+}
+
+fn record(caller: &str) -> SubmissionRecord {
+    SubmissionRecord {
+        id: ulid::Ulid::new().to_string(),
+        kind: "daily-pain".into(),
+        received_at: "2026-11-28T10:00:00.000Z".into(),
+        schema_version: 1,
+        request_id: "r".into(),
+        submitted_by: Some(caller.into()),
+        imported_by: None,
+        answers: json!({"painLevel": 3}),
+        provenance: None,
+    }
+}
+
+#[tokio::test]
+async fn an_expired_idempotency_claim_counts_as_absent_though_ttl_has_not_deleted_it() {
+    let t = test_api().await;
+    let store = DynamoSubmissionStore::new(t.dynamodb.clone(), &t.table);
+    let caller = unique("caller");
+    let owner = KeyOwner {
+        issuer: "https://issuer",
+        subject: &caller,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claim =
+        |answers: Value, expires_at: i64| IdempotencyClaim::new("daily-pain", owner, "k", &answers, now, expires_at);
+
+    // Remembered until a minute ago: DynamoDB's TTL deletes lazily, so the item is still there.
+    let first = store
+        .insert(&record(&caller), Some(&claim(json!({"painLevel": 3}), now - 60)))
+        .await
+        .unwrap();
+    assert_eq!(first, Inserted::Created);
+    // Other answers under the same key: the expired claim is taken over, not a conflict.
+    let second = store
+        .insert(&record(&caller), Some(&claim(json!({"painLevel": 4}), now + 3600)))
+        .await
+        .unwrap();
+    assert_eq!(second, Inserted::Created);
+    // The live claim now conflicts as usual.
+    let third = store
+        .insert(&record(&caller), Some(&claim(json!({"painLevel": 5}), now + 3600)))
+        .await
+        .unwrap();
+    assert_eq!(third, Inserted::KeyReused);
+    assert_eq!(t.count_for(&caller).await, 2);
 }

@@ -136,6 +136,7 @@ async fn import_from_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Arc
             line: 0,
             import_id: "spectrum".into(),
         },
+        id_secret: shared::import::ids::IdSecret::generate().unwrap(),
         request_id: "spectrum".into(),
         uploader: None,
         now: time::OffsetDateTime::now_utc(),

@@ -7,6 +7,7 @@ mod questionnaires;
 pub use observations::Observations;
 pub use questionnaires::QuestionnaireRows;
 
+use super::ids::IdSecret;
 use super::ports::Item;
 use super::rejection::{whole_row, Rejection, RowCode};
 use crate::config::ImportConfig;
@@ -62,8 +63,12 @@ impl Header {
             if name.is_empty() {
                 return Err(format!("column {} of the header has no name", i + 1));
             }
-            if index.insert(name.clone(), i).is_some() {
-                return Err(format!("column {name:?} appears more than once in the header"));
+            if let Some(first) = index.insert(name.clone(), i) {
+                return Err(format!(
+                    "columns {} and {} of the header have the same name",
+                    first + 1,
+                    i + 1
+                ));
             }
         }
         Ok(Self { names, index })
@@ -81,50 +86,65 @@ impl Header {
         self.names.is_empty()
     }
 
-    /// Checks a fixed column set: all `required` present, nothing outside `required` and `optional`.
+    /// Checks a fixed column set: all `required` present, nothing outside `required` and `optional`. Messages name
+    /// the dataset's own columns and the positions of the file's, never the file's text.
     pub fn expect(&self, required: &[&str], optional: &[&str]) -> Result<(), String> {
+        let expected = || [required, optional].concat().join(", ");
+        let known = |name: &str| required.contains(&name) || optional.contains(&name);
+        let unknown = self.positions_where(|name| !known(name));
+        if unknown.len() == self.len() {
+            return Err(looks_like_data(&expected()));
+        }
         let missing: Vec<&str> = required
             .iter()
             .copied()
             .filter(|c| !self.index.contains_key(*c))
             .collect();
-        let unknown: Vec<&str> = self
-            .names
-            .iter()
-            .map(String::as_str)
-            .filter(|n| !required.contains(n) && !optional.contains(n))
-            .collect();
         let problems = column_problems(&missing, &unknown);
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "{problems}; expected columns: {}",
-                [required, optional].concat().join(", ")
-            ))
+            Err(format!("{problems}; expected columns: {}", expected()))
         }
+    }
+
+    /// 1-based positions of the columns whose names match `pick`.
+    pub fn positions_where(&self, pick: impl Fn(&str) -> bool) -> Vec<usize> {
+        self.names
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| pick(name))
+            .map(|(i, _)| i + 1)
+            .collect()
     }
 }
 
-/// "missing required column(s): …; unknown column(s): …", each list cut short so that a header with thousands of
-/// stray columns still gives a readable message.
-pub fn column_problems(missing: &[impl AsRef<str>], unknown: &[impl AsRef<str>]) -> String {
-    fn list(names: &[impl AsRef<str>]) -> String {
+/// The message for a first row that names none of the expected columns.
+pub fn looks_like_data(expected: &str) -> String {
+    format!(
+        "the first row names none of the expected columns, so it looks like data: is the header missing? The first \
+         row must name the columns ({expected})"
+    )
+}
+
+/// "missing required column(s): …; unknown column(s) at position(s): …", each list cut short so that a header with
+/// thousands of stray columns still gives a readable message.
+pub fn column_problems(missing: &[impl AsRef<str>], unknown_positions: &[usize]) -> String {
+    fn list<T: ToString>(items: &[T]) -> String {
         const SHOWN: usize = 10;
-        let mut out: Vec<&str> = names.iter().take(SHOWN).map(AsRef::as_ref).collect();
-        let more = names.len().saturating_sub(SHOWN);
-        let more = format!("and {more} more");
-        if names.len() > SHOWN {
-            out.push(&more);
+        let mut out: Vec<String> = items.iter().take(SHOWN).map(ToString::to_string).collect();
+        if items.len() > SHOWN {
+            out.push(format!("and {} more", items.len() - SHOWN));
         }
         out.join(", ")
     }
     let mut problems = Vec::new();
     if !missing.is_empty() {
-        problems.push(format!("missing required column(s): {}", list(missing)));
+        let names: Vec<&str> = missing.iter().map(AsRef::as_ref).collect();
+        problems.push(format!("missing required column(s): {}", list(&names)));
     }
-    if !unknown.is_empty() {
-        problems.push(format!("unknown column(s): {}", list(unknown)));
+    if !unknown_positions.is_empty() {
+        problems.push(format!("unknown column(s) at position(s): {}", list(unknown_positions)));
     }
     problems.join("; ")
 }
@@ -159,11 +179,13 @@ impl<'a> Row<'a> {
 /// What a row's item records besides its own cells.
 pub struct RowContext<'a> {
     pub provenance: &'a Provenance,
+    /// The import's secret, for ids that must not be computable from public facts.
+    pub id_secret: &'a IdSecret,
     pub request_id: &'a str,
     pub uploader: Option<&'a str>,
     /// When the import started: "not in the future" is judged against it, and it is the import timestamp.
     pub now: OffsetDateTime,
-    /// When the object was last modified; the time part of deterministic ids.
+    /// When the object was last modified; the time part of derived ids.
     pub object_time: OffsetDateTime,
 }
 
@@ -187,9 +209,10 @@ mod tests {
 
     #[test]
     fn header_rejects_duplicates_and_blank_names() {
-        assert!(Header::new(vec!["a".into(), " a ".into()])
-            .unwrap_err()
-            .contains("more than once"));
+        assert_eq!(
+            Header::new(vec!["a".into(), "b".into(), " a ".into()]).unwrap_err(),
+            "columns 1 and 3 of the header have the same name"
+        );
         assert!(Header::new(vec!["a".into(), "".into()])
             .unwrap_err()
             .contains("no name"));
@@ -197,10 +220,11 @@ mod tests {
 
     #[test]
     fn header_lists_missing_and_unknown_columns_together() {
-        let header = Header::new(vec!["b".into(), "x".into()]).unwrap();
+        let header = Header::new(vec!["b".into(), "Jane Example".into()]).unwrap();
         let err = header.expect(&["a", "b"], &["c"]).unwrap_err();
         assert!(err.contains("missing required column(s): a"), "{err}");
-        assert!(err.contains("unknown column(s): x"), "{err}");
+        assert!(err.contains("unknown column(s) at position(s): 2"), "{err}");
+        assert!(!err.contains("Jane"), "the file's text is not echoed: {err}");
         assert!(Header::new(vec!["c".into(), "b".into(), "a".into()])
             .unwrap()
             .expect(&["a", "b"], &["c"])
@@ -208,12 +232,21 @@ mod tests {
     }
     #[test]
     fn a_header_with_thousands_of_stray_columns_gives_a_short_message() {
-        let header = Header::new((0..100_000).map(|i| format!("c{i}")).collect()).unwrap();
-        let err = header.expect(&["a"], &[]).unwrap_err();
+        let mut names: Vec<String> = (0..100_000).map(|i| format!("c{i}")).collect();
+        names[0] = "a".into();
+        let err = Header::new(names).unwrap().expect(&["a"], &[]).unwrap_err();
         assert!(
-            err.contains("unknown column(s): c0, c1,") && err.contains("and 99990 more"),
+            err.contains("unknown column(s) at position(s): 2, 3,") && err.contains("and 99989 more"),
             "{err}"
         );
         assert!(err.len() < 300, "{} bytes", err.len());
+    }
+
+    #[test]
+    fn a_first_row_naming_no_expected_column_is_taken_for_data() {
+        let header = Header::new(vec!["ST-1".into(), "Jane Example".into()]).unwrap();
+        let err = header.expect(&["a", "b"], &[]).unwrap_err();
+        assert!(err.contains("is the header missing?"), "{err}");
+        assert!(!err.contains("Jane"), "{err}");
     }
 }

@@ -4,6 +4,7 @@ use super::{Dataset, Header, Row, RowContext, WriteItem};
 use crate::config::ImportConfig;
 use crate::import::rejection::{Rejection, RejectionCode, RowCode};
 use crate::provenance::Provenance;
+use crate::questionnaire::values::character_rule;
 use crate::questionnaire::ViolationCode;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde::Serialize;
@@ -71,6 +72,32 @@ fn key(parts: &[&str]) -> String {
         .join("#")
 }
 
+/// The rules of a text cell after its presence: control characters (tabs and line breaks allowed in free text),
+/// bidirectional formatting and zero-width characters, then the length. Reports the first one broken.
+fn text_rules(
+    report: &mut impl FnMut(&str, RejectionCode, String),
+    column: &str,
+    value: &str,
+    free_text: bool,
+    max: usize,
+) {
+    let line_breaks = |c: char| free_text && matches!(c, '\t' | '\n' | '\r');
+    match character_rule(value, line_breaks) {
+        Some((ViolationCode::ControlCharacter, _)) if free_text => report(
+            column,
+            ViolationCode::ControlCharacter.into(),
+            "must not contain control characters other than tabs and line breaks".into(),
+        ),
+        Some((code, message)) => report(column, code.into(), message.into()),
+        None if value.chars().count() > max => report(
+            column,
+            ViolationCode::TooLong.into(),
+            format!("must have at most {max} characters"),
+        ),
+        None => {}
+    }
+}
+
 impl Dataset for Observations {
     fn name(&self) -> String {
         "observations".into()
@@ -100,47 +127,20 @@ impl Dataset for Observations {
                     RowCode::SurroundingSpace.into(),
                     "must not start or end with spaces".into(),
                 );
-            } else if value.chars().any(char::is_control) {
-                report(
-                    column,
-                    ViolationCode::ControlCharacter.into(),
-                    "must not contain control characters".into(),
-                );
-            } else if value.chars().count() > MAX_IDENTIFIER {
-                report(
-                    column,
-                    ViolationCode::TooLong.into(),
-                    format!("must have at most {MAX_IDENTIFIER} characters"),
-                );
+            } else {
+                text_rules(&mut report, column, value, false, MAX_IDENTIFIER);
             }
         }
         let value = cell("value");
         if value.trim().is_empty() {
             report("value", ViolationCode::Missing.into(), "is required".into());
-        } else if value
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-        {
+        } else {
             // Free text may span lines; NUL and other control characters are corruption.
-            report(
-                "value",
-                ViolationCode::ControlCharacter.into(),
-                "must not contain control characters other than tabs and line breaks".into(),
-            );
-        } else if value.chars().count() > MAX_VALUE {
-            report(
-                "value",
-                ViolationCode::TooLong.into(),
-                format!("must have at most {MAX_VALUE} characters"),
-            );
+            text_rules(&mut report, "value", value, true, MAX_VALUE);
         }
         let unit = row.get("unit").filter(|u| !u.trim().is_empty());
-        if unit.is_some_and(|u| u.chars().count() > MAX_IDENTIFIER) {
-            report(
-                "unit",
-                ViolationCode::TooLong.into(),
-                format!("must have at most {MAX_IDENTIFIER} characters"),
-            );
+        if let Some(unit) = unit {
+            text_rules(&mut report, "unit", unit, false, MAX_IDENTIFIER);
         }
         let collected_at = cell("collected_at");
         if collected_at.is_empty() {
@@ -202,8 +202,10 @@ mod tests {
             line: 2,
             import_id: "i".into(),
         };
+        let secret = crate::import::ids::IdSecret::from_bytes(&[7; 32]).unwrap();
         let at = RowContext {
             provenance: &provenance,
+            id_secret: &secret,
             request_id: "r",
             uploader: None,
             now: datetime!(2026-11-27 12:00 UTC),
@@ -265,11 +267,19 @@ mod tests {
 
     #[test]
     fn every_rule_reports_its_column_and_code() {
-        let cases: [(&str, &str, RejectionCode); 9] = [
+        let cases: [(&str, &str, RejectionCode); 13] = [
             ("subject_id", "", ViolationCode::Missing.into()),
             ("subject_id", " SUBJ-001", RowCode::SurroundingSpace.into()),
             ("visit", "V1 ", RowCode::SurroundingSpace.into()),
             ("form", "VI\tTALS", ViolationCode::ControlCharacter.into()),
+            (
+                "subject_id",
+                "SUBJ\u{200b}001",
+                ViolationCode::ForbiddenCharacter.into(),
+            ),
+            ("value", "12\u{202e}0", ViolationCode::ForbiddenCharacter.into()),
+            ("unit", "mm\u{0}Hg", ViolationCode::ControlCharacter.into()),
+            ("unit", "mm\u{2066}Hg", ViolationCode::ForbiddenCharacter.into()),
             ("value", " ", ViolationCode::Missing.into()),
             ("value", "12\u{0}0", ViolationCode::ControlCharacter.into()),
             ("collected_at", "", ViolationCode::Missing.into()),

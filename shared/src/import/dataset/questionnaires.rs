@@ -3,11 +3,10 @@
 
 use super::{Dataset, Header, Row, RowContext, WriteItem};
 use crate::config::ImportConfig;
-use crate::import::rejection::{whole_row, Rejection, RowCode};
+use crate::import::rejection::{rejections, whole_row, Rejection, RowCode};
 use crate::questionnaire::{self, AcceptError, CellCode, Kind, Violation, ViolationCode};
 use crate::submission::SubmissionRecord;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 pub struct QuestionnaireRows {
     kind: &'static dyn Kind,
@@ -32,27 +31,10 @@ impl QuestionnaireRows {
 
     fn violations_for(&self, object: Map<String, Value>) -> Vec<Violation<CellCode>> {
         match self.kind.accept_cells(&Value::Object(object)) {
-            Err(AcceptError::Invalid(v)) => v,
+            Err(AcceptError::Invalid(v)) => v.into_listed(),
             _ => Vec::new(),
         }
     }
-}
-
-/// A ULID whose time part is the object's modification time and whose random part is derived from the file and
-/// line: a redelivered event or a resumed import writes the same ids again instead of duplicating submissions.
-fn deterministic_id(at: &RowContext<'_>) -> String {
-    let p = at.provenance;
-    let digest = Sha256::new()
-        .chain_update(p.bucket.as_bytes())
-        .chain_update([0])
-        .chain_update(p.key.as_bytes())
-        .chain_update([0])
-        .chain_update(p.line.to_be_bytes())
-        .finalize();
-    let mut random = [0u8; 16];
-    random[6..].copy_from_slice(&digest[..10]);
-    let millis = (at.object_time.unix_timestamp_nanos() / 1_000_000).clamp(0, (1 << 48) - 1) as u64;
-    ulid::Ulid::from_parts(millis, u128::from_be_bytes(random)).to_string()
 }
 
 impl Dataset for QuestionnaireRows {
@@ -82,7 +64,12 @@ impl Dataset for QuestionnaireRows {
             .into_iter()
             .filter(|c| !header.names().contains(c))
             .collect();
-        let problems = super::column_problems(&missing, &unknown);
+        if unknown.len() == header.len() {
+            let required = format!("{} for questionnaire kind {}", missing.join(", "), self.kind.name());
+            return Err(super::looks_like_data(&required));
+        }
+        let positions = header.positions_where(|name| unknown.iter().any(|u| u == name));
+        let problems = super::column_problems(&missing, &positions);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -93,19 +80,23 @@ impl Dataset for QuestionnaireRows {
     fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Rejection>> {
         let object: Map<String, Value> = row.iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect();
         let answers = self.kind.accept_cells(&Value::Object(object)).map_err(|e| match e {
-            AcceptError::Invalid(violations) => violations.into_iter().map(Violation::widen).collect(),
+            AcceptError::Invalid(violations) => rejections(violations),
             AcceptError::Encode(e) => {
                 whole_row(RowCode::InternalError, format!("the answers could not be encoded: {e}"))
             }
         })?;
-        let id = deterministic_id(at);
+        // The same id every time this object version is imported (a redelivered event overwrites), but not one
+        // that anybody could compute from bucket, key, line and upload time.
+        let object_ms = (at.object_time.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+        let id = at.id_secret.questionnaire_id(at.provenance.line, object_ms);
         let record = SubmissionRecord {
             id: id.clone(),
             kind: self.kind.name().to_owned(),
             received_at: crate::time::rfc3339_millis(at.now),
             schema_version: self.kind.schema_version(),
             request_id: at.request_id.to_owned(),
-            submitted_by: at.uploader.map(str::to_owned),
+            submitted_by: None,
+            imported_by: at.uploader.map(str::to_owned),
             answers,
             provenance: Some(at.provenance.clone()),
         };
@@ -152,8 +143,10 @@ mod tests {
         let dataset = QuestionnaireRows::for_key(&format!("{kind}/x.csv"), &config()).unwrap();
         let header = header(names);
         let provenance = provenance(line);
+        let secret = crate::import::ids::IdSecret::from_bytes(&[7; 32]).unwrap();
         let at = RowContext {
             provenance: &provenance,
+            id_secret: &secret,
             request_id: "r",
             uploader: Some("AWS:uploader"),
             now: datetime!(2026-11-27 12:00 UTC),
@@ -177,7 +170,9 @@ mod tests {
         assert!(dataset.check_header(&header(&["medicationLogs", "painLevel"])).is_ok());
         let err = dataset.check_header(&header(&["medicationLogs", "mood"])).unwrap_err();
         assert!(err.contains("missing required column(s): painLevel"), "{err}");
-        assert!(err.contains("unknown column(s): mood"), "{err}");
+        assert!(err.contains("unknown column(s) at position(s): 2"), "{err}");
+        let err = dataset.check_header(&header(&["4", "[]"])).unwrap_err();
+        assert!(err.contains("is the header missing?"), "{err}");
     }
 
     #[test]
@@ -192,7 +187,8 @@ mod tests {
         let record: SubmissionRecord = serde_dynamo::from_item(item.item).unwrap();
         assert_eq!(record.answers["painLevel"], 7);
         assert_eq!(record.answers["medicationLogs"][0]["dosage"], "400 mg");
-        assert_eq!(record.submitted_by.as_deref(), Some("AWS:uploader"));
+        assert_eq!(record.imported_by.as_deref(), Some("AWS:uploader"));
+        assert_eq!(record.submitted_by, None, "an upload is no patient's own submission");
         assert_eq!(record.provenance.unwrap().line, 3);
         assert_eq!(
             ulid::Ulid::from_string(&record.id).unwrap().timestamp_ms(),

@@ -5,6 +5,7 @@ mod reader;
 mod task;
 
 use super::dataset::Dataset;
+use super::ids::IdSecret;
 use super::lines::LineCounting;
 use super::ports::BatchSink;
 use super::tally::{RowPos, Tally};
@@ -51,6 +52,7 @@ pub struct Pipeline<S> {
 /// Fixed facts of the file, copied into each row's context.
 pub struct FileFacts {
     pub provenance: Provenance,
+    pub id_secret: IdSecret,
     pub request_id: String,
     pub uploader: Option<String>,
     pub now: OffsetDateTime,

@@ -123,6 +123,7 @@ impl<R: AsyncRead + Unpin + Send> RowReader<'_, R> {
         };
         let at = RowContext {
             provenance: &provenance,
+            id_secret: &self.facts.id_secret,
             request_id: &self.facts.request_id,
             uploader: self.facts.uploader.as_deref(),
             now: self.facts.now,

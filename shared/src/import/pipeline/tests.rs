@@ -87,6 +87,7 @@ fn facts() -> FileFacts {
             line: 0,
             import_id: "import".into(),
         },
+        id_secret: crate::import::ids::IdSecret::from_bytes(&[1; 32]).unwrap(),
         request_id: "request".into(),
         uploader: None,
         now: datetime!(2026-11-27 12:00 UTC),
@@ -397,7 +398,7 @@ async fn a_header_missing_a_required_column_rejects_the_file_and_writes_nothing(
         message.contains("missing required column(s): collected_at"),
         "{message}"
     );
-    assert!(message.contains("unknown column(s): collected"), "{message}");
+    assert!(message.contains("unknown column(s) at position(s): 9"), "{message}");
     assert_eq!(result.counts.total, 0);
     assert!(sink.stored().is_empty());
     for empty in ["", "\n", "\u{feff}"] {

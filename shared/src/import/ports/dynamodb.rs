@@ -1,10 +1,12 @@
 //! DynamoDB as the destination of imported rows (`BatchWriteItem`) and of import-job records.
 
 use super::{BatchSink, Item, JobStore, SinkError};
+use crate::import::ids::IdSecret;
 use crate::import::report::FileSummary;
 use crate::store::StoreError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
 use aws_sdk_dynamodb::Client;
 
 pub struct DynamoSink {
@@ -88,12 +90,42 @@ impl DynamoJobStore {
     }
 }
 
+/// The job record's attribute that holds the id secret (binary).
+const ID_SECRET: &str = "idSecret";
+
 impl JobStore for DynamoJobStore {
-    async fn put(&self, job: &FileSummary) -> Result<(), StoreError> {
-        let item = serde_dynamo::to_item(job).map_err(|e| StoreError::Encode {
+    async fn id_secret(&self, import_id: &str, fresh: IdSecret) -> Result<IdSecret, StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("importId", AttributeValue::S(import_id.to_owned()))
+            .update_expression("SET #secret = if_not_exists(#secret, :fresh)")
+            .expression_attribute_names("#secret", ID_SECRET)
+            .expression_attribute_values(":fresh", AttributeValue::B(Blob::new(fresh.as_bytes())))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::backend("UpdateItem", &self.table, e))?;
+        output
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(ID_SECRET))
+            .and_then(|v| v.as_b().ok())
+            .and_then(|blob| IdSecret::from_bytes(blob.as_ref()))
+            .ok_or_else(|| StoreError::Corrupt {
+                resource: self.table.clone(),
+                key: import_id.to_owned(),
+                source: "the job's id secret is missing or not 32 bytes".into(),
+            })
+    }
+
+    async fn put(&self, job: &FileSummary, secret: &IdSecret) -> Result<(), StoreError> {
+        let mut item: Item = serde_dynamo::to_item(job).map_err(|e| StoreError::Encode {
             resource: self.table.clone(),
             source: e.into(),
         })?;
+        item.insert(ID_SECRET.to_owned(), AttributeValue::B(Blob::new(secret.as_bytes())));
         self.client
             .put_item()
             .table_name(&self.table)

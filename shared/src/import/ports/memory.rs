@@ -3,6 +3,7 @@
 use super::{BatchSink, Item, JobStore, Object, ObjectSource, ReportBody, ReportSink, SinkError, SourceError};
 use crate::error::BoxError;
 use crate::import::event::ObjectRef;
+use crate::import::ids::IdSecret;
 use crate::import::report::FileSummary;
 use crate::store::StoreError;
 use std::collections::HashMap;
@@ -148,10 +149,11 @@ impl ReportSink for MemoryBucket {
     }
 }
 
-/// Every job record written, in order.
+/// Every job record written, in order, and each job's id secret.
 #[derive(Default)]
 pub struct MemoryJobStore {
     writes: Mutex<Vec<FileSummary>>,
+    secrets: Mutex<HashMap<String, IdSecret>>,
 }
 
 impl MemoryJobStore {
@@ -166,7 +168,19 @@ impl MemoryJobStore {
 }
 
 impl JobStore for MemoryJobStore {
-    async fn put(&self, job: &FileSummary) -> Result<(), StoreError> {
+    async fn id_secret(&self, import_id: &str, fresh: IdSecret) -> Result<IdSecret, StoreError> {
+        Ok(*lock(&self.secrets).entry(import_id.to_owned()).or_insert(fresh))
+    }
+
+    async fn put(&self, job: &FileSummary, secret: &IdSecret) -> Result<(), StoreError> {
+        let kept = lock(&self.secrets).get(&job.import_id).copied();
+        if kept.is_some_and(|kept| kept != *secret) {
+            return Err(StoreError::backend(
+                "put",
+                "memory",
+                "the job record would lose its id secret",
+            ));
+        }
         lock(&self.writes).push(job.clone());
         Ok(())
     }

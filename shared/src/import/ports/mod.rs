@@ -11,6 +11,7 @@ pub mod memory;
 pub mod s3;
 
 use super::event::ObjectRef;
+use super::ids::IdSecret;
 use super::report::FileSummary;
 use crate::error::BoxError;
 use crate::store::StoreError;
@@ -63,9 +64,15 @@ pub trait ReportSink: Send + Sync {
     ) -> impl Future<Output = Result<(), BoxError>> + Send;
 }
 
-/// Where the import-job record is kept: written as `running` at the start, replaced by the final summary.
+/// Where the import-job record is kept, one per object version: written as `running` at the start, replaced by the
+/// final summary. It also keeps the import's id secret, which no report shows.
 pub trait JobStore: Send + Sync {
-    fn put(&self, job: &FileSummary) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The job's id secret: the one stored with the job, or `fresh` stored now if the job has none yet (the first
+    /// import of this object version). Atomic: concurrent imports of one version get the same secret.
+    fn id_secret(&self, import_id: &str, fresh: IdSecret) -> impl Future<Output = Result<IdSecret, StoreError>> + Send;
+
+    /// Writes the job record: the summary and the secret.
+    fn put(&self, job: &FileSummary, secret: &IdSecret) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Where batches of rows go. DynamoDB in production; tests put a slow, failing or recording sink in its place.

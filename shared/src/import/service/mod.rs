@@ -6,6 +6,7 @@ use super::dataset;
 use super::deadline::{self, DeadlineSource, StopAt};
 use super::error::ImportError;
 use super::event::{self, ObjectRef, Planned};
+use super::ids::{self, IdSecret};
 use super::pipeline::{FileFacts, Pipeline, ReadEnd};
 use super::ports::{BatchSink, JobStore, ObjectSource, ReportBody, ReportSink, SourceError};
 use super::report::{FileError, FileErrorCode, FileStatus, FileSummary, ImportResponse, Skipped};
@@ -102,7 +103,7 @@ where
         request_id: &str,
         stop: StopAt,
     ) -> Result<FileSummary, ImportError> {
-        let import_id = ulid::Ulid::new().to_string();
+        let import_id = ids::job_id(object);
         let span = tracing::info_span!("import", import_id = %import_id, dataset = tracing::field::Empty);
         let now = OffsetDateTime::now_utc();
         let summary = FileSummary::start(import_id, object, now, stop.source);
@@ -119,7 +120,15 @@ where
         stop: StopAt,
         now: OffsetDateTime,
     ) -> Result<FileSummary, ImportError> {
-        let tally = Arc::new(Tally::new().map_err(|e| ImportError::report("the rejected-rows file", &object.key, e))?);
+        let import_id = summary.import_id.clone();
+        let fresh = IdSecret::generate().map_err(|e| ImportError::report("the id secret", &import_id, e))?;
+        let secret = self
+            .backends
+            .jobs
+            .id_secret(&import_id, fresh)
+            .await
+            .map_err(|e| ImportError::report("the id secret", &import_id, e))?;
+        let tally = Arc::new(Tally::new().map_err(|e| ImportError::report("the rejected-rows file", &import_id, e))?);
         let dataset = match dataset::for_key(&object.key, &self.config) {
             Ok(dataset) => dataset,
             Err(message) => {
@@ -127,18 +136,18 @@ where
                     FileStatus::Rejected,
                     Some(FileError::new(FileErrorCode::UnknownDataset, message)),
                 );
-                return self.finish(summary, &tally).await;
+                return self.finish(summary, &tally, &secret).await;
             }
         };
         summary.dataset = Some(dataset.name());
         tracing::Span::current().record("dataset", dataset.name().as_str());
-        self.put_job(&summary).await?;
+        self.put_job(&summary, &secret).await?;
 
         let opened = match tokio::time::timeout_at(stop.at, self.backends.objects.open(object)).await {
             Err(_) => {
                 summary.resume_from = Some(RowPos::START);
                 summary.conclude(FileStatus::Incomplete, None);
-                return self.finish(summary, &tally).await;
+                return self.finish(summary, &tally, &secret).await;
             }
             Ok(Err(e)) => {
                 let code = match e {
@@ -146,7 +155,7 @@ where
                     SourceError::Unreadable(_) => FileErrorCode::ObjectUnreadable,
                 };
                 summary.conclude(FileStatus::Failed, Some(FileError::new(code, e.to_string())));
-                return self.finish(summary, &tally).await;
+                return self.finish(summary, &tally, &secret).await;
             }
             Ok(Ok(opened)) => opened,
         };
@@ -161,6 +170,7 @@ where
                 line: 0,
                 import_id: summary.import_id.clone(),
             },
+            id_secret: secret,
             request_id: request_id.to_owned(),
             uploader: object.uploader.clone(),
             now,
@@ -199,14 +209,19 @@ where
                 );
             }
         }
-        self.finish(summary, &tally).await
+        self.finish(summary, &tally, &secret).await
     }
 
     /// Closes the accounting, then writes the rejected rows, the summary report and the final job record.
-    async fn finish(&self, mut summary: FileSummary, tally: &Tally) -> Result<FileSummary, ImportError> {
+    async fn finish(
+        &self,
+        mut summary: FileSummary,
+        tally: &Tally,
+        secret: &IdSecret,
+    ) -> Result<FileSummary, ImportError> {
         let finished = tally
             .finish()
-            .map_err(|e| ImportError::report("the rejected-rows file", &summary.key, e))?;
+            .map_err(|e| ImportError::report("the rejected-rows file", &summary.import_id, e))?;
         summary.rows = finished.counts;
         if let Some(first) = finished.first_not_reached {
             summary.resume_from = Some(summary.resume_from.map_or(first, |next| next.min(first)));
@@ -222,9 +237,9 @@ where
                 ReportBody::File(finished.report),
             )
             .await
-            .map_err(|e| ImportError::report("the rejected-rows report", &summary.key, e))?;
-        let json =
-            serde_json::to_vec_pretty(&summary).map_err(|e| ImportError::report("the summary", &summary.key, e))?;
+            .map_err(|e| ImportError::report("the rejected-rows report", &summary.import_id, e))?;
+        let json = serde_json::to_vec_pretty(&summary)
+            .map_err(|e| ImportError::report("the summary", &summary.import_id, e))?;
         reports
             .put(
                 &summary.bucket,
@@ -233,8 +248,8 @@ where
                 ReportBody::Bytes(json),
             )
             .await
-            .map_err(|e| ImportError::report("the summary report", &summary.key, e))?;
-        self.put_job(&summary).await?;
+            .map_err(|e| ImportError::report("the summary report", &summary.import_id, e))?;
+        self.put_job(&summary, secret).await?;
         tracing::info!(
             status = ?summary.status,
             total = summary.rows.total,
@@ -249,12 +264,12 @@ where
         Ok(summary)
     }
 
-    async fn put_job(&self, summary: &FileSummary) -> Result<(), ImportError> {
+    async fn put_job(&self, summary: &FileSummary, secret: &IdSecret) -> Result<(), ImportError> {
         self.backends
             .jobs
-            .put(summary)
+            .put(summary, secret)
             .await
-            .map_err(|e| ImportError::report("the job record", &summary.key, e))
+            .map_err(|e| ImportError::report("the job record", &summary.import_id, e))
     }
 }
 

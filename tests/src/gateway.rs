@@ -1,0 +1,395 @@
+//! A local stand-in for the HTTP API in `template.yaml`: its routes, its JWT authorizer with per-route scopes, and
+//! payload format 2.0 events handed to the function through the emulator's Invoke API (`cargo lambda watch`).
+//!
+//! `cargo lambda watch` serves functions over HTTP itself, but without an authorizer: every request would reach the
+//! function with no identity. This gateway does what API Gateway does before the function runs (route matching,
+//! token checks, `401`/`403`/`404` in API Gateway's own format) and passes on the verified claims. The routes come
+//! from the template (`scripts/local_stack.py api-routes`), never from a second list.
+
+use crate::http_server::Server;
+use crate::jwt::{self, Refusal};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::HeaderValue;
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// API Gateway's payload limit for HTTP APIs.
+const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+/// The HTTP API as the template defines it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Api {
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Route {
+    /// An HTTP method, or `ANY`.
+    pub method: String,
+    /// With `{name}` path parameters, e.g. `/questionnaires/{kind}/{id}`.
+    pub path: String,
+    /// The token must hold one of these (none: any valid token).
+    pub scopes: Vec<String>,
+    /// The function's name for the emulator's Invoke API.
+    pub function: String,
+}
+
+impl Api {
+    pub fn from_file(path: &str) -> Self {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"))
+    }
+
+    /// The route for a request: a route of its method wins over an `ANY` one, as in API Gateway.
+    fn find(&self, method: &str, path: &str) -> Option<(&Route, Map<String, Value>)> {
+        let matching = |exact: bool| {
+            self.routes.iter().find_map(|route| {
+                let method_fits = if exact {
+                    route.method == method
+                } else {
+                    route.method == "ANY"
+                };
+                method_fits
+                    .then(|| parameters(&route.path, path))
+                    .flatten()
+                    .map(|p| (route, p))
+            })
+        };
+        matching(true).or_else(|| matching(false))
+    }
+}
+
+/// The path parameters if `path` fits `template` (each parameter one non-empty segment, percent-decoded).
+fn parameters(template: &str, path: &str) -> Option<Map<String, Value>> {
+    let (template, path): (Vec<&str>, Vec<&str>) = (
+        template.trim_start_matches('/').split('/').collect(),
+        path.trim_start_matches('/').split('/').collect(),
+    );
+    if template.len() != path.len() || path.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let mut found = Map::new();
+    for (expected, actual) in template.iter().zip(path) {
+        match expected.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) => {
+                let decoded = percent_encoding::percent_decode_str(actual).decode_utf8_lossy();
+                found.insert(name.to_owned(), Value::from(decoded.into_owned()));
+            }
+            None if expected == &actual => {}
+            None => return None,
+        }
+    }
+    Some(found)
+}
+
+pub struct Gateway {
+    pub url: String,
+    _server: Server,
+}
+
+struct State {
+    api: Api,
+    /// Base URL of the emulator whose Invoke API runs the functions.
+    emulator: String,
+    secret: Vec<u8>,
+    client: reqwest::Client,
+}
+
+impl Gateway {
+    /// Serves `api` on `127.0.0.1:port` (0: any free port).
+    pub async fn start(api: Api, emulator: &str, secret: Vec<u8>, port: u16) -> Self {
+        let state = Arc::new(State {
+            api,
+            emulator: emulator.trim_end_matches('/').to_owned(),
+            secret,
+            client: reqwest::Client::new(),
+        });
+        let server = Server::start(port, move |request, peer| {
+            let state = Arc::clone(&state);
+            async move { Ok(state.handle(request, peer.ip().to_string()).await) }
+        })
+        .await;
+        Self {
+            url: server.url.clone(),
+            _server: server,
+        }
+    }
+}
+
+/// An answer of API Gateway itself: `{"message": …}` as JSON.
+fn gateway_answer(status: StatusCode, message: &str, challenge: Option<String>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(json!({ "message": message }).to_string())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert("www-authenticate", challenge);
+    }
+    response
+}
+
+fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Claims as API Gateway passes them to the function: every value as text, lists as `[a b]`.
+fn stringified(claims: &Map<String, Value>) -> Map<String, Value> {
+    claims
+        .iter()
+        .map(|(name, value)| {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => {
+                    let items: Vec<String> = items
+                        .iter()
+                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                        .collect();
+                    format!("[{}]", items.join(" "))
+                }
+                other => other.to_string(),
+            };
+            (name.clone(), Value::from(text))
+        })
+        .collect()
+}
+
+impl State {
+    async fn handle(&self, request: Request<Incoming>, source_ip: String) -> Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path().to_owned();
+        let Some((route, path_parameters)) = self.api.find(parts.method.as_str(), &path) else {
+            return gateway_answer(StatusCode::NOT_FOUND, "Not Found", None);
+        };
+        let claims = match self.authorize(&parts.headers, route) {
+            Ok(claims) => claims,
+            Err(answer) => return answer,
+        };
+        let body = match Limited::new(body, MAX_PAYLOAD).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(_) => return gateway_answer(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large", None),
+        };
+        let event = event(&parts, &path, route, path_parameters, &claims, &body, &source_ip);
+        self.invoke(&route.function, &event).await
+    }
+
+    /// The JWT authorizer: a valid token from the template's issuer and audience, holding one of the route's scopes.
+    #[allow(clippy::result_large_err)]
+    fn authorize(
+        &self,
+        headers: &hyper::HeaderMap,
+        route: &Route,
+    ) -> Result<Map<String, Value>, Response<Full<Bytes>>> {
+        let unauthorized =
+            |challenge: &str| gateway_answer(StatusCode::UNAUTHORIZED, "Unauthorized", Some(challenge.into()));
+        let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+        let Some(header) = header.filter(|h| !h.trim().is_empty()) else {
+            return Err(unauthorized("Bearer"));
+        };
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .unwrap_or(header)
+            .trim();
+        let claims =
+            jwt::verify(&self.secret, token, now_s(), &self.api.issuer, &self.api.audience).map_err(|refusal| {
+                let description = match refusal {
+                    Refusal::Expired => "the token has expired",
+                    Refusal::WrongIssuer | Refusal::WrongAudience => "the token is not for this API",
+                    Refusal::Malformed | Refusal::BadSignature => "the token is not valid",
+                };
+                unauthorized(&format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{description}\""
+                ))
+            })?;
+        let held: Vec<&str> = claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .map_or_else(Vec::new, |s| s.split_whitespace().collect());
+        if !route.scopes.is_empty() && !route.scopes.iter().any(|s| held.contains(&s.as_str())) {
+            let challenge = format!(
+                "Bearer scope=\"{}\" error=\"insufficient_scope\" error_description=\"the token lacks the scope\"",
+                route.scopes.join(" ")
+            );
+            return Err(gateway_answer(StatusCode::FORBIDDEN, "Forbidden", Some(challenge)));
+        }
+        Ok(claims)
+    }
+
+    async fn invoke(&self, function: &str, event: &Value) -> Response<Full<Bytes>> {
+        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.emulator);
+        let answer = match self.client.post(url).json(event).send().await {
+            Ok(answer) if answer.status().is_success() => answer.json::<Value>().await.ok(),
+            _ => None,
+        };
+        match answer.as_ref().and_then(http_response) {
+            Some(response) => response,
+            None => gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", None),
+        }
+    }
+}
+
+/// A payload format 2.0 event, as the HTTP API sends it for a route with a JWT authorizer.
+fn event(
+    parts: &hyper::http::request::Parts,
+    path: &str,
+    route: &Route,
+    path_parameters: Map<String, Value>,
+    claims: &Map<String, Value>,
+    body: &Bytes,
+    source_ip: &str,
+) -> Value {
+    let mut headers = Map::new();
+    for (name, value) in &parts.headers {
+        if name == "cookie" {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        let joined = match headers.get(name.as_str()).and_then(Value::as_str) {
+            Some(before) => format!("{before},{value}"),
+            None => value,
+        };
+        headers.insert(name.as_str().to_owned(), Value::from(joined));
+    }
+    let cookies: Vec<String> = parts
+        .headers
+        .get_all("cookie")
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split("; ")
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let query = parts.uri.query().unwrap_or("");
+    let route_key = format!("{} {}", route.method, route.path);
+    let (body, base64) = match std::str::from_utf8(body) {
+        _ if body.is_empty() => (Value::Null, false),
+        Ok(text) => (Value::from(text), false),
+        Err(_) => (Value::from(STANDARD.encode(body)), true),
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "cookies": cookies,
+        "headers": headers,
+        "pathParameters": path_parameters,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "authorizer": { "jwt": { "claims": stringified(claims), "scopes": null } },
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": parts.method.as_str(),
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or(""),
+            },
+            "requestId": ulid::Ulid::new().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": "",
+            "timeEpoch": now.as_millis() as u64,
+        },
+        "body": body,
+        "isBase64Encoded": base64,
+    })
+}
+
+/// The HTTP response a function's payload format 2.0 answer stands for.
+fn http_response(answer: &Value) -> Option<Response<Full<Bytes>>> {
+    let status = StatusCode::from_u16(u16::try_from(answer.get("statusCode")?.as_u64()?).ok()?).ok()?;
+    let body = match answer.get("body").and_then(Value::as_str) {
+        Some(text) if answer["isBase64Encoded"] == true => Bytes::from(STANDARD.decode(text).ok()?),
+        Some(text) => Bytes::from(text.to_owned()),
+        None => Bytes::new(),
+    };
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in answer.get("headers").and_then(Value::as_object).into_iter().flatten() {
+        if let (Ok(name), Some(Ok(value))) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            value.as_str().map(HeaderValue::from_str),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    for (name, values) in answer
+        .get("multiValueHeaders")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let Ok(name) = hyper::header::HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        headers.remove(&name);
+        for value in values.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.append(name.clone(), value);
+            }
+        }
+    }
+    Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api() -> Api {
+        let route = |method: &str, path: &str, scopes: &[&str]| Route {
+            method: method.into(),
+            path: path.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            function: "f".into(),
+        };
+        Api {
+            issuer: "i".into(),
+            audience: vec!["a".into()],
+            routes: vec![
+                route("POST", "/questionnaires/{kind}", &["submit"]),
+                route("ANY", "/questionnaires/{kind}", &[]),
+                route("GET", "/questionnaires/{kind}/{id}", &["read", "all"]),
+            ],
+        }
+    }
+
+    #[test]
+    fn routes_match_by_method_first_then_any_and_take_decoded_parameters() {
+        let api = api();
+        let (route, params) = api.find("POST", "/questionnaires/intake").unwrap();
+        assert_eq!(
+            (route.method.as_str(), params["kind"].as_str()),
+            ("POST", Some("intake"))
+        );
+        assert_eq!(api.find("PUT", "/questionnaires/intake").unwrap().0.method, "ANY");
+        let (_, params) = api.find("GET", "/questionnaires/intake/a%2Fb").unwrap();
+        assert_eq!(params["id"], "a/b");
+        assert!(api.find("GET", "/questionnaires/intake/").is_none());
+        assert!(api.find("GET", "/elsewhere").is_none());
+    }
+
+    #[test]
+    fn claims_reach_the_function_as_text() {
+        let claims = json!({"sub": "s", "exp": 5, "aud": ["x", "y"]});
+        let text = stringified(claims.as_object().unwrap());
+        assert_eq!(Value::Object(text), json!({"sub": "s", "exp": "5", "aud": "[x y]"}));
+    }
+}
