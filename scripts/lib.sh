@@ -99,7 +99,10 @@ start_aws() {
 start_functions() {
   local port
   port=$(free_port)
-  start_service watch cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" --env-file "$STATE/functions.env"
+  # An import that continues invokes its own function: through the emulator, never a real Lambda endpoint.
+  cp "$STATE/functions.env" "$STATE/watch.env"
+  echo "AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port" >>"$STATE/watch.env"
+  start_service watch cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" --env-file "$STATE/watch.env"
   export LAMBDA_INVOKE_PORT=$port
   export FUNCTION_URL="http://127.0.0.1:$port/lambda-url"
   log "building and starting the functions under cargo lambda watch (port $port)"

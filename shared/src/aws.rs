@@ -13,6 +13,10 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
 
+pub fn lambda(config: &SdkConfig) -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(config)
+}
+
 /// S3 with path-style addressing when an endpoint override is set: emulators on an IP address have no
 /// per-bucket host names. Real S3 keeps virtual-hosted addressing.
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {

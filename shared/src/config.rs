@@ -161,11 +161,21 @@ pub struct ImportConfig {
     pub fallback_budget: Duration,
     /// Attempts per batch before its rows are reported as failed (`MAX_WRITE_ATTEMPTS`, default 8).
     pub max_write_attempts: u32,
+    /// Largest object imported (`MAX_OBJECT_BYTES`, default 10 GiB); a larger one is rejected unread.
+    pub max_object_bytes: u64,
+    /// Longest CSV record read (`MAX_RECORD_BYTES`, default 256 KiB): reading stops at a longer one.
+    pub max_record_bytes: u64,
+    /// Rejected rows listed in the report of one file (`MAX_REJECTED_ROWS_LISTED`, default 10000); the rest are
+    /// counted.
+    pub max_rejected_rows_listed: u64,
+    /// How long an import's lease lasts unless renewed (`JOB_LEASE_SECONDS`, default 30): the running invocation
+    /// renews it every third of that, so this is how long a crashed invocation keeps a retry from taking over.
+    pub lease: Duration,
 }
 
 impl ImportConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        Ok(Self {
+        Self {
             observations_table: env.required("OBSERVATIONS_TABLE")?,
             submissions_table: env.required("SUBMISSIONS_TABLE")?,
             import_jobs_table: env.required("IMPORT_JOBS_TABLE")?,
@@ -175,7 +185,45 @@ impl ImportConfig {
             ),
             fallback_budget: env.seconds_or("FALLBACK_TIME_BUDGET_SECONDS", 60, |s| (1..=900).contains(s))?,
             max_write_attempts: env.parsed_or("MAX_WRITE_ATTEMPTS", 8, |n| (1..=20).contains(n))?,
-        })
+            max_object_bytes: env.parsed_or("MAX_OBJECT_BYTES", 10 << 30, |n| (1 << 10..=5 << 40).contains(n))?,
+            max_record_bytes: env.parsed_or("MAX_RECORD_BYTES", 256 << 10, |n| (4 << 10..=16 << 20).contains(n))?,
+            max_rejected_rows_listed: env
+                .parsed_or("MAX_REJECTED_ROWS_LISTED", 10_000, |n| (1..=1_000_000).contains(n))?,
+            lease: env.seconds_or("JOB_LEASE_SECONDS", 30, |s| (3..=900).contains(s))?,
+        }
+        .checked()
+    }
+
+    /// Settings for unit tests: the import's tables, small limits, short times.
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        Self {
+            observations_table: "observations".into(),
+            submissions_table: "submissions".into(),
+            import_jobs_table: "jobs".into(),
+            concurrency: 2,
+            safety_margin: Duration::from_secs(1),
+            fallback_budget: Duration::from_secs(60),
+            max_write_attempts: 4,
+            max_object_bytes: 1 << 30,
+            max_record_bytes: 64 << 10,
+            max_rejected_rows_listed: 1_000,
+            lease: Duration::from_secs(30),
+        }
+    }
+
+    /// Settings that are each in range but make no sense together.
+    fn checked(self) -> Result<Self, ConfigError> {
+        if self.fallback_budget <= self.safety_margin {
+            return Err(ConfigError::Invalid {
+                name: "FALLBACK_TIME_BUDGET_SECONDS",
+                value: self.fallback_budget.as_secs().to_string(),
+                reason: "it must be longer than DEADLINE_SAFETY_MARGIN_MS, or an invocation without a usable \
+                         deadline would stop before it starts"
+                    .into(),
+            });
+        }
+        Ok(self)
     }
 }
 
@@ -236,9 +284,32 @@ mod tests {
         assert_eq!(config.concurrency, 8);
         assert_eq!(config.safety_margin, Duration::from_secs(5));
         assert_eq!(config.fallback_budget, Duration::from_secs(60));
+        assert_eq!(config.max_record_bytes, 256 * 1024);
         let mut too_many = tables.to_vec();
         too_many.push(("IMPORT_CONCURRENCY", "0"));
         assert!(ImportConfig::from_env(&env(&too_many)).is_err());
+    }
+
+    #[test]
+    fn a_fallback_budget_no_longer_than_the_margin_is_refused() {
+        let settings = [
+            ("OBSERVATIONS_TABLE", "o"),
+            ("SUBMISSIONS_TABLE", "s"),
+            ("IMPORT_JOBS_TABLE", "j"),
+            ("DEADLINE_SAFETY_MARGIN_MS", "10000"),
+            ("FALLBACK_TIME_BUDGET_SECONDS", "10"),
+        ];
+        let err = ImportConfig::from_env(&env(&settings)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    name: "FALLBACK_TIME_BUDGET_SECONDS",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

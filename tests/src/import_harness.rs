@@ -5,13 +5,16 @@ use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use shared::config::{Env, ImportConfig};
+use shared::import::event::{ContinueImport, ImportEvent};
 use shared::import::ports::dynamodb::{DynamoJobStore, DynamoSink};
+use shared::import::ports::memory::MemoryContinuations;
 use shared::import::ports::s3::S3Objects;
 use shared::import::{Backends, ImportResponse, ImportService};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub type LocalImport = ImportService<S3Objects, S3Objects, DynamoJobStore, DynamoSink>;
+/// The import with the adapters the function uses, except that continuations are kept for the test to run.
+pub type LocalImport = ImportService<S3Objects, S3Objects, DynamoJobStore, MemoryContinuations, DynamoSink>;
 
 pub struct Harness {
     pub service: LocalImport,
@@ -40,6 +43,7 @@ pub async fn harness_writing_through(
         objects: objects.clone(),
         reports: objects,
         jobs: DynamoJobStore::new(writes.clone(), &config.import_jobs_table),
+        continuations: MemoryContinuations::default(),
         rows: Arc::new(DynamoSink::new(writes)),
     };
     Harness {
@@ -60,11 +64,28 @@ fn context(budget: Duration) -> Context {
 }
 
 impl Harness {
+    /// One invocation with the event; the continuations it asks for stay queued.
     pub async fn invoke(&self, event: S3Event, budget: Duration) -> ImportResponse {
+        self.invoke_with(ImportEvent::S3(event), budget).await
+    }
+
+    async fn invoke_with(&self, event: ImportEvent, budget: Duration) -> ImportResponse {
         self.service
             .invoke(LambdaEvent::new(event, context(budget)))
             .await
             .expect("the import records its outcome")
+    }
+
+    /// The event, then each continuation it asks for as a new invocation, until the import ends.
+    pub async fn invoke_to_end(&self, event: S3Event, budget: Duration) -> Vec<ImportResponse> {
+        let mut answers = vec![self.invoke(event, budget).await];
+        loop {
+            let Some(next) = self.service.backends().continuations.take().pop() else {
+                return answers;
+            };
+            let next = ImportEvent::Continue(ContinueImport { continue_import: next });
+            answers.push(self.invoke_with(next, budget).await);
+        }
     }
 
     pub async fn object(&self, key: &str) -> String {
@@ -77,6 +98,23 @@ impl Harness {
             .await
             .unwrap();
         String::from_utf8(out.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+    }
+
+    /// The job record as stored (without its id secret).
+    pub async fn job(&self, import_id: &str) -> Value {
+        let mut job = self
+            .dynamodb
+            .get_item()
+            .table_name(resource("ImportJobsTable"))
+            .key("importId", aws_sdk_dynamodb::types::AttributeValue::S(import_id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("job record");
+        job.remove("idSecret").expect("the job record keeps the id secret");
+        serde_dynamo::from_item(job).unwrap()
     }
 
     /// The summary report and the job record agree with the returned summary; only the job record keeps the

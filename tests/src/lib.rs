@@ -140,12 +140,59 @@ pub fn resource(logical_id: &str) -> String {
     env(&format!("RESOURCE_{logical_id}"))
 }
 
-/// An S3 event from `events/` with the first record's key replaced by `raw_key` (S3's form encoding).
-pub fn s3_event(raw_key: &str) -> aws_lambda_events::event::s3::S3Event {
+/// The S3 event from `events/` that S3 would send for the object now under `raw_key` (S3's form encoding): with
+/// its version id, ETag and a sequencer later than any before (none of them for an object that is not there).
+pub async fn s3_event(raw_key: &str) -> aws_lambda_events::event::s3::S3Event {
     let mut e = event("s3-put-observations.json");
     e["Records"][0]["s3"]["object"]["key"] = raw_key.into();
-    e["Records"][0]["s3"]["bucket"]["name"] = resource("ImportBucket").into();
+    as_sent(e).await
+}
+
+/// An S3 event from `events/` as S3 would send it now to the local bucket: each record with the version id and
+/// ETag of the object under its key, and sequencers later than any before.
+pub async fn as_sent(mut e: Value) -> aws_lambda_events::event::s3::S3Event {
+    let s3 = shared::aws::s3(&local_aws().await);
+    for record in e["Records"].as_array_mut().expect("records") {
+        record["s3"]["bucket"]["name"] = resource("ImportBucket").into();
+        let raw_key = record["s3"]["object"]["key"].as_str().unwrap_or_default().to_owned();
+        let key = shared::import::event::decode_key(&raw_key).expect("a valid key");
+        let head = s3.head_object().bucket(resource("ImportBucket")).key(&key).send().await;
+        let object = record["s3"]["object"].as_object_mut().expect("an object");
+        object.remove("versionId");
+        match head {
+            Ok(head) => {
+                object.insert("eTag".into(), head.e_tag().unwrap_or_default().trim_matches('"').into());
+                if let Some(version) = head.version_id() {
+                    object.insert("versionId".into(), version.into());
+                }
+            }
+            Err(_) => {
+                object.remove("eTag");
+            }
+        }
+        object.insert("sequencer".into(), sequencer().into());
+    }
     serde_json::from_value(e).expect("the generated S3 event deserializes")
+}
+
+/// A sequencer as S3 makes them: hexadecimal, growing with every event.
+pub fn sequencer() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_nanos() as u64;
+    let step = |last: u64| Some(last.max(now) + 1);
+    let last = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, step)
+        .unwrap_or(now);
+    format!("{:020X}", last.max(now) + 1)
+}
+
+/// The key of an observations file of `study` at site `S01` (the site `observations_csv` writes).
+pub fn observations_key(study: &str, file: &str) -> String {
+    format!("imports/observations/{study}/S01/{file}")
 }
 
 /// Observations for `subjects` subjects, `rows` rows in all, in study `study`.
@@ -161,14 +208,30 @@ pub fn observations_csv(study: &str, rows: usize, subjects: usize) -> String {
     csv
 }
 
-pub async fn upload(s3: &aws_sdk_s3::Client, key: &str, body: impl Into<Vec<u8>>) {
+/// Asserts that every stored observation of `study` holds what [`observations_csv`] wrote for its item, under its
+/// subject.
+pub async fn assert_observations_as_written(dynamodb: &aws_sdk_dynamodb::Client, study: &str, subjects: usize) {
+    for (subject, item) in observations_of(dynamodb, study, subjects).await {
+        let i: usize = item["item"]
+            .as_str()
+            .and_then(|item| item.strip_prefix("ITEM-"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("an item written by observations_csv: {item}"));
+        assert_eq!(item["value"], (70 + i % 90).to_string(), "{item}");
+        assert_eq!(i % subjects, subject, "{item}");
+    }
+}
+
+/// Uploads `body` under `key` of the import bucket; the version id S3 gave it.
+pub async fn upload(s3: &aws_sdk_s3::Client, key: &str, body: impl Into<Vec<u8>>) -> Option<String> {
     s3.put_object()
         .bucket(resource("ImportBucket"))
         .key(key)
         .body(body.into().into())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("uploading {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)));
+        .unwrap_or_else(|e| panic!("uploading {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))
+        .version_id
 }
 
 /// Observations stored for one study (rows are spread over `subjects` subjects `SUBJ-000`…), with the subject
@@ -197,7 +260,7 @@ async fn query_study(
                 .query()
                 .table_name(resource("ObservationsTable"))
                 .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("{study}#SUBJ-{subject:03}")))
+                .expression_attribute_values(":pk", AttributeValue::S(format!("{study}#S01#SUBJ-{subject:03}")))
                 .select(if count_only {
                     Select::Count
                 } else {
@@ -218,4 +281,11 @@ async fn query_study(
         }
     }
     (count, items)
+}
+
+/// Held by each test that measures time against a real deadline, so that such tests run one at a time: side by
+/// side on a two-core machine they slow each other, and the local APIs, past deadlines of a few seconds.
+pub async fn alone() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE_AT_A_TIME.lock().await
 }

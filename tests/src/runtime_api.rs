@@ -1,33 +1,37 @@
-//! A minimal Lambda Runtime API on loopback that hands a real deadline to a function binary.
+//! A local Lambda for one function binary: the Runtime API with real deadlines, and the Invoke API for asynchronous
+//! invocations (`InvocationType: Event`), which the function reaches through `AWS_ENDPOINT_URL_LAMBDA`.
 //!
-//! `cargo lambda watch` sends a constant deadline, so the deadline handling of the built binary is exercised here:
-//! the fixture serves one event with `lambda-runtime-deadline-ms` set to a real timestamp, records the response and
-//! when it came, and notices the binary's next poll (proof that the handler returned).
+//! `cargo lambda watch` sends a constant deadline and runs Invoke synchronously, so deadlines and continuations are
+//! exercised here. Like Lambda, the fixture runs one process for successive invocations and freezes it (SIGSTOP)
+//! whenever it waits for its next event, thawing it (SIGCONT) to deliver one: a task left running after a handler
+//! returned gets no time until the next invocation, as on Lambda. Each invocation gets `timeout` from its start.
 
 use crate::http_server::Server;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{oneshot, Notify};
 
-/// What the binary did with the invocation.
-#[derive(Debug)]
+/// What the binary did with one invocation.
+#[derive(Debug, Clone)]
 pub struct Outcome {
     /// `response` or `error`.
     pub kind: String,
     pub body: Value,
-    /// When the result arrived, as Unix epoch milliseconds.
+    /// When the invocation was delivered and when its result arrived, as Unix epoch milliseconds.
+    pub started_ms: u64,
     pub at_ms: u64,
     /// The deadline that was handed out, as Unix epoch milliseconds.
     pub deadline_ms: u64,
-    /// Peak resident memory of the function process (VmHWM), in KiB.
+    /// Peak resident memory of the function process during the invocation (VmHWM, reset at its start), in KiB.
     pub peak_rss_kib: Option<u64>,
-    /// Whether the binary polled for the next event after answering (its handler had returned).
+    /// Whether the binary polled for its next event after answering (its handler had returned).
     pub polled_again: bool,
 }
 
@@ -52,76 +56,68 @@ pub fn built_binary(name: &str) -> PathBuf {
     path
 }
 
-enum Event {
-    Result { kind: String, body: Bytes },
-    PolledAgain,
+struct Delivery {
+    id: String,
+    deadline_ms: u64,
+    payload: Bytes,
 }
 
-/// Runs `binary` under the fixture for one invocation of `event` with `budget` until the deadline.
-pub async fn invoke_once(binary: &PathBuf, event: &Value, budget: Duration, env: &[(&str, String)]) -> Outcome {
-    let deadline_ms = now_ms() + budget.as_millis() as u64;
-    let (events, mut received) = mpsc::channel::<Event>(4);
-    let served = Arc::new(Mutex::new(false));
-    let payload = Bytes::from(event.to_string());
-    let server = Server::start(0, move |request, _| {
-        let (events, served, payload) = (events.clone(), Arc::clone(&served), payload.clone());
-        async move { Ok(route(request, events, served, payload, deadline_ms).await) }
-    })
-    .await;
-    let addr = server.url.trim_start_matches("http://").to_owned();
+struct Running {
+    id: String,
+    started_ms: u64,
+    deadline_ms: u64,
+}
 
-    // The function's log lines, kept where the checks after the suites read them.
-    let log = crate::logs::file("import-csv");
-    let mut command = tokio::process::Command::new(binary);
-    command
-        .env("AWS_LAMBDA_RUNTIME_API", &addr)
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_LAMBDA_FUNCTION_NAME", "import-csv")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone().expect("a second handle on the log file")))
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("start the function binary");
-    let pid = child.id();
+#[derive(Default)]
+struct State {
+    pid: Option<u32>,
+    timeout: Duration,
+    queue: VecDeque<Bytes>,
+    /// The function's poll for its next event, held while nothing is queued (the process is frozen then).
+    waiting: Option<oneshot::Sender<Delivery>>,
+    running: Option<Running>,
+    outcomes: Vec<Outcome>,
+    delivered: u64,
+    frozen: bool,
+}
 
-    let mut outcome = None;
-    let mut polled_again = false;
-    let limit = tokio::time::Instant::now() + budget + Duration::from_secs(60);
-    while outcome.is_none() || !polled_again {
-        let event = tokio::select! {
-            event = received.recv() => event.expect("fixture alive"),
-            status = child.wait() => panic!("the function exited early: {status:?}"),
-            _ = tokio::time::sleep_until(limit) => panic!("no answer from the function"),
-        };
-        match event {
-            Event::Result { kind, body } => {
-                let at_ms = now_ms();
-                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                outcome = Some((kind, body, at_ms));
-            }
-            Event::PolledAgain => polled_again = true,
+impl State {
+    /// Hands the next queued event to the waiting function, thawing it first.
+    fn dispatch(&mut self) {
+        if self.waiting.is_none() || self.queue.is_empty() {
+            return;
         }
+        let (Some(waiter), Some(payload)) = (self.waiting.take(), self.queue.pop_front()) else {
+            return;
+        };
+        self.delivered += 1;
+        let started_ms = now_ms();
+        let delivery = Delivery {
+            id: format!("fixture-invocation-{}", self.delivered),
+            deadline_ms: started_ms + self.timeout.as_millis() as u64,
+            payload,
+        };
+        if let Some(pid) = self.pid {
+            // The peak memory of this invocation alone.
+            let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+            if self.frozen {
+                signal(pid, "CONT");
+                self.frozen = false;
+            }
+        }
+        self.running = Some(Running {
+            id: delivery.id.clone(),
+            started_ms,
+            deadline_ms: delivery.deadline_ms,
+        });
+        let _ = waiter.send(delivery);
     }
-    let peak_rss_kib = pid.and_then(peak_rss_kib);
-    let _ = child.start_kill();
-    let _ = child.wait().await;
-    drop(server);
-    let (kind, body, at_ms) = outcome.unwrap();
-    Outcome {
-        kind,
-        body,
-        at_ms,
-        deadline_ms,
-        peak_rss_kib,
-        polled_again,
-    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status();
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -130,36 +126,200 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-async fn route(
-    request: Request<Incoming>,
-    events: mpsc::Sender<Event>,
-    served: Arc<Mutex<bool>>,
-    payload: Bytes,
-    deadline_ms: u64,
-) -> Response<Full<Bytes>> {
-    let path = request.uri().path().to_owned();
-    if path.ends_with("/invocation/next") {
-        let mut served = served.lock().await;
-        if !*served {
-            *served = true;
-            return Response::builder()
-                .header("lambda-runtime-aws-request-id", "fixture-request-1")
-                .header("lambda-runtime-deadline-ms", deadline_ms.to_string())
-                .header(
-                    "lambda-runtime-invoked-function-arn",
-                    "arn:aws:lambda:us-east-1:123456789012:function:import-csv",
-                )
-                .header(
-                    "lambda-runtime-trace-id",
-                    "Root=1-00000000-000000000000000000000000;Sampled=0",
-                )
-                .body(Full::new(payload))
-                .unwrap();
+/// One function process and its Lambda.
+pub struct Lambda {
+    state: Arc<Mutex<State>>,
+    changed: Arc<Notify>,
+    child: tokio::process::Child,
+    _server: Server,
+}
+
+impl Lambda {
+    /// Starts `binary` with `env` (and the variables Lambda sets); each invocation gets `timeout`.
+    pub async fn start(binary: &Path, env: &[(&str, String)], timeout: Duration) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            timeout,
+            ..State::default()
+        }));
+        let changed = Arc::new(Notify::new());
+        let server = {
+            let (state, changed) = (Arc::clone(&state), Arc::clone(&changed));
+            Server::start(0, move |request, _| {
+                let (state, changed) = (Arc::clone(&state), Arc::clone(&changed));
+                async move { Ok(route(request, state, changed).await) }
+            })
+            .await
+        };
+        let address = server.url.trim_start_matches("http://").to_owned();
+        // The function's log lines, kept where the checks after the suites read them.
+        let log = crate::logs::file("import-csv");
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", &address)
+            .env("AWS_ENDPOINT_URL_LAMBDA", &server.url)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "import-csv")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("a second handle on the log file")))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        for (k, v) in env {
+            command.env(k, v);
         }
-        drop(served);
-        let _ = events.send(Event::PolledAgain).await;
-        // Like Lambda between invocations: no next event; the process waits (the test ends it).
-        std::future::pending::<()>().await;
+        let child = command.spawn().expect("start the function binary");
+        state.lock().unwrap().pid = child.id();
+        Self {
+            state,
+            changed,
+            child,
+            _server: server,
+        }
+    }
+
+    /// Queues an asynchronous invocation with `payload`, as `Invoke` with `InvocationType: Event` does.
+    pub fn invoke_async(&self, payload: &Value) {
+        let mut state = self.state.lock().unwrap();
+        state.queue.push_back(Bytes::from(payload.to_string()));
+        state.dispatch();
+    }
+
+    /// Waits until `done` holds for the recorded outcomes (or the process is frozen with nothing queued, which
+    /// also ends the wait); returns every outcome so far.
+    async fn wait(&mut self, limit: Duration, done: impl Fn(&State) -> bool) -> Vec<Outcome> {
+        let until = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.state.lock().unwrap();
+                let idle = state.waiting.is_some() && state.queue.is_empty() && state.running.is_none();
+                if done(&state) || idle {
+                    return state.outcomes.clone();
+                }
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                status = self.child.wait() => panic!("the function exited: {status:?}"),
+                _ = tokio::time::sleep_until(until) => panic!("the function did not get there within {limit:?}"),
+            }
+        }
+    }
+
+    /// Runs every queued invocation, and those they queue, until the function waits with nothing left to do.
+    pub async fn until_idle(&mut self, limit: Duration) -> Vec<Outcome> {
+        self.wait(limit, |_| false).await
+    }
+
+    /// Waits for the `n`th outcome (and the function's poll that follows it).
+    pub async fn until_answered(&mut self, n: usize, limit: Duration) -> Vec<Outcome> {
+        self.wait(limit, |state| {
+            state.outcomes.len() >= n && state.outcomes[n - 1].polled_again
+        })
+        .await
+    }
+
+    /// Waits until an invocation after the `n`th is running.
+    pub async fn until_running(&mut self, n: usize, limit: Duration) {
+        self.wait(limit, |state| state.outcomes.len() >= n && state.running.is_some())
+            .await;
+    }
+
+    /// Kills the process (a crash: whatever it was doing stops here).
+    pub async fn kill(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// Runs `binary` under the fixture for one invocation of `event` with `timeout`, then stops it; the invocations it
+/// queues are not run.
+pub async fn invoke_once(binary: &Path, event: &Value, timeout: Duration, env: &[(&str, String)]) -> Outcome {
+    let mut lambda = Lambda::start(binary, env, timeout).await;
+    lambda.invoke_async(event);
+    let outcomes = lambda.until_answered(1, timeout + Duration::from_secs(60)).await;
+    lambda.kill().await;
+    outcomes
+        .into_iter()
+        .next()
+        .expect("the function answered its invocation")
+}
+
+fn reply(status: u16, headers: &[(&str, String)], body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::builder().status(status);
+    for (name, value) in headers {
+        response = response.header(*name, value);
+    }
+    response.body(Full::new(body)).unwrap()
+}
+
+async fn route(request: Request<Incoming>, state: Arc<Mutex<State>>, changed: Arc<Notify>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    let event_invocation = request
+        .headers()
+        .get("x-amz-invocation-type")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"Event"));
+    if path.ends_with("/runtime/invocation/next") {
+        let (sender, receiver) = oneshot::channel();
+        {
+            let mut state = state.lock().unwrap();
+            if let Some(last) = state.outcomes.last_mut() {
+                last.polled_again = true;
+            }
+            state.waiting = Some(sender);
+            // Between invocations the process is frozen, as Lambda freezes it.
+            if let Some(pid) = state.pid.filter(|_| state.queue.is_empty() && !state.frozen) {
+                signal(pid, "STOP");
+                state.frozen = true;
+            }
+            state.dispatch();
+        }
+        changed.notify_waiters();
+        let Ok(delivery) = receiver.await else {
+            return reply(500, &[], Bytes::new());
+        };
+        changed.notify_waiters();
+        return reply(
+            200,
+            &[
+                ("lambda-runtime-aws-request-id", delivery.id),
+                ("lambda-runtime-deadline-ms", delivery.deadline_ms.to_string()),
+                (
+                    "lambda-runtime-invoked-function-arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:import-csv".into(),
+                ),
+                (
+                    "lambda-runtime-trace-id",
+                    "Root=1-00000000-000000000000000000000000;Sampled=0".into(),
+                ),
+            ],
+            delivery.payload,
+        );
+    }
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    if path.starts_with("/2015-03-31/functions/") && path.ends_with("/invocations") {
+        if !event_invocation {
+            return reply(
+                400,
+                &[],
+                Bytes::from_static(b"{\"message\":\"only Event invocations\"}"),
+            );
+        }
+        let mut state = state.lock().unwrap();
+        state.queue.push_back(body);
+        state.dispatch();
+        drop(state);
+        changed.notify_waiters();
+        return reply(202, &[], Bytes::new());
     }
     let kind = if path.ends_with("/response") {
         "response"
@@ -168,17 +328,26 @@ async fn route(
     } else {
         "unexpected"
     };
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let _ = events
-        .send(Event::Result {
-            kind: kind.to_owned(),
-            body,
-        })
-        .await;
-    Response::builder().status(202).body(Full::new(Bytes::new())).unwrap()
+    {
+        let mut state = state.lock().unwrap();
+        let running = state.running.take();
+        let (started_ms, deadline_ms) = running.as_ref().map_or((0, 0), |r| (r.started_ms, r.deadline_ms));
+        let answered = running.is_some_and(|r| path.contains(&r.id));
+        let outcome = Outcome {
+            kind: if answered {
+                kind.to_owned()
+            } else {
+                format!("{kind} (not the running invocation)")
+            },
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            started_ms,
+            at_ms: now_ms(),
+            deadline_ms,
+            peak_rss_kib: state.pid.and_then(peak_rss_kib),
+            polled_again: false,
+        };
+        state.outcomes.push(outcome);
+    }
+    changed.notify_waiters();
+    reply(202, &[], Bytes::new())
 }

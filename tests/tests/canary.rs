@@ -94,13 +94,13 @@ async fn marked_files_through_the_import_in_process() {
     let h = harness(|_| {}).await;
     let study = unique("canary");
     let files = [
-        (format!("imports/observations/{study}/rows.csv"), observations(&study)),
+        (format!("imports/observations/{study}/S01/rows.csv"), observations(&study)),
         (
-            format!("imports/observations/{study}/stray-column.csv"),
+            format!("imports/observations/{study}/S01/stray-column.csv"),
             format!("study_id,site_id,subject_id,visit,form,item,value,unit,collected_at,{CANARY}col\n"),
         ),
         (
-            format!("imports/observations/{study}/no-header.csv"),
+            format!("imports/observations/{study}/S01/no-header.csv"),
             format!("{study},S01,SUBJ-1,V1,LAB,{CANARY},1,,2026-03-01T09:30:00Z\n"),
         ),
         (
@@ -118,7 +118,7 @@ async fn marked_files_through_the_import_in_process() {
     ];
     for (key, body) in files {
         upload(&h.s3, &key, body).await;
-        let summary = only_file(&h.invoke(s3_event(&key), Duration::from_secs(60)).await);
+        let summary = only_file(&h.invoke(s3_event(&key).await, Duration::from_secs(60)).await);
         let report = h.check_reports(&summary).await;
         assert!(
             !report.contains(CANARY),
@@ -134,10 +134,10 @@ async fn marked_files_through_the_import_in_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marked_rows_through_the_built_binary() {
     let study = unique("canary-binary");
-    let key = format!("imports/observations/{study}.csv");
+    let key = format!("imports/observations/{study}/S01/data.csv");
     let s3 = shared::aws::s3(&integration_tests::local_aws().await);
     upload(&s3, &key, observations(&study)).await;
-    let event = serde_json::to_value(s3_event(&key)).unwrap();
+    let event = serde_json::to_value(s3_event(&key).await).unwrap();
     let env = [("RUST_LOG", "info".to_owned())];
     let outcome = invoke_once(&built_binary("import-csv"), &event, Duration::from_secs(60), &env).await;
     assert_eq!(outcome.kind, "response", "{:?}", outcome.body);

@@ -1,5 +1,6 @@
 //! When an import must stop: the invocation's deadline minus a safety margin, or a configured budget when the
-//! deadline cannot be trusted.
+//! deadline cannot be trusted. The margin is at most a quarter of the time the invocation has, so that any timeout,
+//! however short, leaves time to make progress.
 
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
@@ -22,11 +23,19 @@ pub enum FallbackReason {
     Implausible,
 }
 
+/// The part of the time left at the start that the margin may take at most.
+const MARGIN_SHARE: u32 = 4;
+
 /// The instant at which the import stops reading and cancels its writers.
 #[derive(Debug, Clone, Copy)]
 pub struct StopAt {
     pub at: Instant,
     pub source: DeadlineSource,
+    /// The margin kept before the invocation's end (bounded by the time the invocation has).
+    pub margin: Duration,
+    /// When the invocation ends at the latest (its deadline, or the end of the fallback budget plus the margin):
+    /// a lease on the job until then cannot outlive the invocation.
+    pub ends: SystemTime,
 }
 
 /// Converts the invocation deadline (Unix epoch milliseconds, as `lambda_runtime::Context::deadline`) once into a
@@ -41,6 +50,8 @@ pub fn stop_at(
     let fallback_at = |reason| StopAt {
         at: now_instant + fallback,
         source: DeadlineSource::Fallback(reason),
+        margin,
+        ends: now + fallback + margin,
     };
     if deadline_ms == 0 {
         return fallback_at(FallbackReason::Missing);
@@ -49,11 +60,15 @@ pub fn stop_at(
     match deadline.duration_since(now) {
         Err(_) => fallback_at(FallbackReason::AlreadyPast),
         Ok(remaining) if remaining > LONGEST_PLAUSIBLE => fallback_at(FallbackReason::Implausible),
-        Ok(remaining) => StopAt {
-            // A real deadline closer than the margin leaves no time to work: stop at once rather than overrun it.
-            at: now_instant + remaining.saturating_sub(margin),
-            source: DeadlineSource::Invocation,
-        },
+        Ok(remaining) => {
+            let margin = margin.min(remaining / MARGIN_SHARE);
+            StopAt {
+                at: now_instant + remaining - margin,
+                source: DeadlineSource::Invocation,
+                margin,
+                ends: deadline,
+            }
+        }
     }
 }
 
@@ -76,13 +91,18 @@ mod tests {
         let stop = stop_at(deadline, now, instant, MARGIN, FALLBACK);
         assert_eq!(stop.source, DeadlineSource::Invocation);
         assert_eq!(stop.at - instant, Duration::from_secs(55));
+        assert_eq!(stop.margin, MARGIN);
     }
 
     #[test]
-    fn a_deadline_inside_the_margin_stops_at_once() {
+    fn a_short_invocation_keeps_at_most_a_quarter_of_its_time_as_margin() {
+        // A 3 s timeout with a 5 s margin would stop at once and never make progress.
         let (deadline, now, instant) = at(3_000);
         let stop = stop_at(deadline, now, instant, MARGIN, FALLBACK);
-        assert_eq!((stop.source, stop.at), (DeadlineSource::Invocation, instant));
+        assert_eq!(stop.source, DeadlineSource::Invocation);
+        assert_eq!(stop.margin, Duration::from_millis(750));
+        assert_eq!(stop.at - instant, Duration::from_millis(2_250));
+        assert_eq!(stop.ends, now + Duration::from_secs(3));
     }
 
     #[test]

@@ -8,16 +8,39 @@ pub const IMPORT_PREFIX: &str = "imports/";
 pub const IMPORT_SUFFIX: &str = ".csv";
 pub const REPORT_PREFIX: &str = "reports/";
 
-/// One object named by an event record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One object version named by an event record; also what a continuation of its import carries.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
     pub bucket: String,
     /// The decoded key.
     pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
-    /// Who uploaded it (the event's principal id), stored as the submitter of backfilled questionnaires.
+    /// S3's order of the events for one key: a larger sequencer is a later version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequencer: Option<String>,
+    /// Who uploaded it (the event's principal id), kept as the importer of backfilled questionnaires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploader: Option<String>,
+}
+
+/// What the import function is invoked with: an S3 notification, or the continuation of an import that stopped at
+/// its checkpoint (see `ports::lambda`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ImportEvent {
+    Continue(ContinueImport),
+    S3(S3Event),
+}
+
+/// The event of a continuation: the object version whose import goes on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContinueImport {
+    pub continue_import: ObjectRef,
 }
 
 /// What to do with one record of the event.
@@ -84,6 +107,7 @@ fn plan_record(record: &S3EventRecord) -> Planned {
         key,
         version_id: record.s3.object.version_id.clone().filter(|v| !v.is_empty()),
         etag: record.s3.object.e_tag.clone().filter(|e| !e.is_empty()),
+        sequencer: record.s3.object.sequencer.clone().filter(|s| !s.is_empty()),
         uploader: record.principal_id.principal_id.clone().filter(|p| !p.is_empty()),
     })
 }
@@ -100,6 +124,21 @@ mod tests {
         value["Records"][0]["s3"]["object"]["key"] = key.into();
         value["Records"][0]["eventName"] = event_name.into();
         serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_continuation_names_the_same_object_as_the_record_it_continues() {
+        let ImportEvent::Continue(next) =
+            serde_json::from_str(include_str!("../../../events/lambda-continue-import.json")).unwrap()
+        else {
+            panic!("a continuation")
+        };
+        let ImportEvent::S3(s3) = serde_json::from_str(GENERATED).unwrap() else {
+            panic!("an S3 notification")
+        };
+        assert_eq!(plan(&s3), vec![Planned::Import(next.continue_import.clone())]);
+        let round_trip = serde_json::to_value(&next).unwrap();
+        assert_eq!(serde_json::from_value::<ContinueImport>(round_trip).unwrap(), next);
     }
 
     #[test]

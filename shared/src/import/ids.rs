@@ -77,6 +77,7 @@ mod tests {
             key: "imports/observations/x.csv".into(),
             version_id: version.map(str::to_owned),
             etag: etag.map(str::to_owned),
+            sequencer: None,
             uploader: None,
         }
     }

@@ -39,6 +39,8 @@ pub enum RowCode {
     InternalError,
     /// The row has more problems than the report lists for one row; the message says how many.
     MoreViolations,
+    /// The row names another study or site than the file's key.
+    ScopeMismatch,
 }
 
 impl RejectionCode {

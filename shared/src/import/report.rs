@@ -5,7 +5,7 @@ use super::deadline::DeadlineSource;
 use super::event::{ObjectRef, IMPORT_PREFIX, REPORT_PREFIX};
 use super::tally::{Counts, RowPos};
 use crate::error::truncate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// What the handler returns: one summary per imported file and the records it skipped.
@@ -16,36 +16,50 @@ pub struct ImportResponse {
     pub skipped: Vec<Skipped>,
 }
 
+/// A record not imported by this invocation, and why.
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Skipped {
     pub key: String,
     pub reason: String,
+    /// The import this record belongs to, when it names one already known (a duplicate, say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileStatus {
-    /// Started; the final record replaces this one.
+    /// An invocation is working on it (it holds the job's lease).
     Running,
     /// Every row was read and is imported or rejected.
     Completed,
-    /// The stop time came first (or a write task failed): `resumeFrom` says where to continue.
+    /// Stopped at a checkpoint (`resumeFrom`); a continuation carries on from there.
     Incomplete,
-    /// The file as a whole was refused (header, unknown dataset); nothing was written.
+    /// The file as a whole was refused (header, unknown dataset, size); nothing was written.
     Rejected,
-    /// The object could not be read (missing, unreadable); `error` says why.
+    /// The import could not go on; `error` says why. Rows before `resumeFrom` are imported or reported.
     Failed,
+    /// A newer version of the key was imported; this one was not (or no further).
+    Superseded,
+}
+
+impl FileStatus {
+    /// Whether the job is over: a later event for the same object version is a duplicate.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Running | Self::Incomplete)
+    }
 }
 
 /// Why a file as a whole was not imported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileError {
     pub code: FileErrorCode,
     pub message: String,
 }
 
 /// Stable codes of file-level errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum FileErrorCode {
@@ -57,8 +71,16 @@ pub enum FileErrorCode {
     ObjectNotFound,
     /// The object could not be opened.
     ObjectUnreadable,
-    /// The body broke off while it was read.
+    /// The body broke off while it was read, and the invocation made no progress.
     ReadFailed,
+    /// The object is larger than `MAX_OBJECT_BYTES`; nothing was read.
+    ObjectTooLarge,
+    /// The object version changed (or vanished) between invocations of one import.
+    ObjectChanged,
+    /// A record is longer than `MAX_RECORD_BYTES` (an unclosed quote, say); rows before it are imported.
+    RecordTooLong,
+    /// An invocation ended without committing a single row, so continuing would only repeat it.
+    NoProgress,
 }
 
 impl FileErrorCode {
@@ -79,41 +101,70 @@ impl FileError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportKeys {
     pub summary: String,
     pub rejected_rows: String,
 }
 
-/// One file's import. Serialised, it is the returned summary, the summary report and the import-job item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Which deadline an invocation worked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineKind {
+    /// The invocation's own deadline.
+    Invocation,
+    /// The fallback budget (the invocation's deadline could not be trusted).
+    Fallback,
+}
+
+/// One file's import. Serialised, it is what each invocation returns, the import-job record (updated at every
+/// invocation) and, once final, the summary report. It covers the whole file, across invocations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileSummary {
     pub import_id: String,
     pub bucket: String,
     pub key: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequencer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
     pub status: FileStatus,
+    /// All rows so far; rows before `resumeFrom` are counted once, whichever invocation did them.
     pub rows: Counts,
-    /// The first row not imported or rejected; present when `status` is `incomplete`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The checkpoint: every row before it is imported or reported. Present while the import is not completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_from: Option<RowPos>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Where the data starts (the byte after the header), for reading the header again when resuming.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<FileError>,
     pub started_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
-    /// `invocation` or `fallback` (the invocation's deadline could not be trusted).
-    pub deadline: &'static str,
+    /// How many invocations have worked on the file.
+    pub invocations: u32,
+    /// Of the last invocation.
+    pub deadline: DeadlineKind,
+    /// Of the last invocation.
     pub peak_writes_in_flight: usize,
-    /// Write tasks still alive when the import returned: always 0 (none may outlive the handler).
+    /// Write tasks still alive when the last invocation returned: always 0 (none may outlive the handler).
     pub write_tasks_alive_after: usize,
+    /// Rejected rows counted but not listed in the report (past `MAX_REJECTED_ROWS_LISTED`).
+    #[serde(default)]
+    pub rejected_not_listed: u64,
+    /// Rejected rows listed so far.
+    #[serde(default)]
+    pub rejected_listed: u64,
+    /// Parts of the rejected-rows report written by invocations before the last (joined into the report at the end).
+    #[serde(default)]
+    pub report_parts: u32,
     pub reports: ReportKeys,
 }
 
@@ -126,20 +177,23 @@ impl FileSummary {
             bucket: object.bucket.clone(),
             key: object.key.clone(),
             version_id: object.version_id.clone(),
-            etag: None,
+            etag: object.etag.clone(),
+            sequencer: object.sequencer.clone(),
             dataset: None,
             status: FileStatus::Running,
             rows: Counts::default(),
             resume_from: None,
+            data_start: None,
             error: None,
             started_at: crate::time::rfc3339_millis(now),
             finished_at: None,
-            deadline: match deadline {
-                DeadlineSource::Invocation => "invocation",
-                DeadlineSource::Fallback(_) => "fallback",
-            },
+            invocations: 0,
+            deadline: DeadlineKind::from(deadline),
             peak_writes_in_flight: 0,
             write_tasks_alive_after: 0,
+            rejected_not_listed: 0,
+            rejected_listed: 0,
+            report_parts: 0,
         }
     }
 
@@ -147,6 +201,21 @@ impl FileSummary {
     pub fn conclude(&mut self, status: FileStatus, error: Option<FileError>) {
         self.status = status;
         self.error = error;
+    }
+
+    /// The key of the `n`th part of the rejected-rows report.
+    pub fn report_part(&self, n: u32) -> String {
+        let stem = self.reports.rejected_rows.trim_end_matches(".rejected.csv");
+        format!("{stem}.rejected.part-{n:05}.csv")
+    }
+}
+
+impl From<DeadlineSource> for DeadlineKind {
+    fn from(source: DeadlineSource) -> Self {
+        match source {
+            DeadlineSource::Invocation => Self::Invocation,
+            DeadlineSource::Fallback(_) => Self::Fallback,
+        }
     }
 }
 

@@ -182,18 +182,20 @@ impl<T: Decode, const MAX: usize> Decode for List<T, MAX> {
         if let Value::String(text) = value {
             return S::list_in_text(text, path, d, |nested, d| Self::decode(nested, path, d));
         }
-        let too_many = matches!(value, Value::Array(items) if items.len() > MAX);
-        let items = Vec::<T>::decode(value, path, d);
-        if too_many {
-            let len = value.as_array().map_or(0, Vec::len);
-            d.report(
-                path,
-                ViolationCode::TooManyItems,
-                format!("must have at most {MAX} entries, got {len}"),
-            );
-            return None;
+        match value {
+            // Only the entries that may be there are checked: a hostile list is not decoded whole.
+            Value::Array(items) if items.len() > MAX => {
+                let allowed = Value::Array(items[..MAX].to_vec());
+                let _ = Vec::<T>::decode(&allowed, path, d);
+                d.report(
+                    path,
+                    ViolationCode::TooManyItems,
+                    format!("must have at most {MAX} entries, got {}", items.len()),
+                );
+                None
+            }
+            _ => Vec::<T>::decode(value, path, d).map(Self),
         }
-        items.map(Self)
     }
 }
 

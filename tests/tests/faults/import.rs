@@ -3,7 +3,8 @@
 use integration_tests::fault_proxy::FaultProxy;
 use integration_tests::import_harness::{harness_writing_through, only_file, rows};
 use integration_tests::{
-    count_observations, dynamodb_at, env, observations_csv, observations_of, s3_event, unique, upload,
+    assert_observations_as_written, count_observations, dynamodb_at, env, observations_csv, observations_key, s3_event,
+    unique, upload,
 };
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -19,10 +20,10 @@ async fn an_import_under_ten_percent_faults_writes_every_valid_row_exactly_once(
     for i in 0..30 {
         csv.push_str(&format!("{study},S01,SUBJ-000,V1,LAB,BAD-{i},1,,yesterday\n"));
     }
-    let key = format!("imports/observations/{study}.csv");
+    let key = observations_key(&study, "data.csv");
     upload(&h.s3, &key, csv).await;
 
-    let summary = only_file(&h.invoke(s3_event(&key), Duration::from_secs(300)).await);
+    let summary = only_file(&h.invoke(s3_event(&key).await, Duration::from_secs(300)).await);
     let stats = &proxy.stats;
     println!(
         "requests {} faults {} (throttled {}, 500 {}, reset {}, delayed {}, 500 after writing {})",
@@ -40,14 +41,5 @@ async fn an_import_under_ten_percent_faults_writes_every_valid_row_exactly_once(
 
     // Exactly once: deterministic keys, so the count equals the valid rows, and every value is the file's.
     assert_eq!(count_observations(&h.dynamodb, &study, 10).await, valid as u64);
-    for (subject, item) in observations_of(&h.dynamodb, &study, 10).await {
-        let i: usize = item["item"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("ITEM-")
-            .parse()
-            .unwrap();
-        assert_eq!(item["value"], (70 + i % 90).to_string());
-        assert_eq!(i % 10, subject);
-    }
+    assert_observations_as_written(&h.dynamodb, &study, 10).await;
 }

@@ -1,4 +1,4 @@
 //! The CSV import against the local S3 and DynamoDB APIs: real streaming from S3 and real `BatchWriteItem`.
 
-mod binary;
+mod exactly_once;
 mod in_process;

@@ -44,11 +44,11 @@ async fn every_torture_file_has_its_documented_outcome() {
         } else {
             std::fs::read(repo_path(&format!("tests/tests/torture/files/{name}"))).unwrap()
         };
-        let key = format!("imports/observations/{run}/{name}");
+        let key = format!("imports/observations/TORTURE/S01/{run}/{name}");
         upload(&h.s3, &key, body).await;
         let response = tokio::time::timeout(
             Duration::from_secs(120),
-            h.invoke(s3_event(&key), Duration::from_secs(100)),
+            h.invoke(s3_event(&key).await, Duration::from_secs(100)),
         )
         .await
         .unwrap_or_else(|_| panic!("{name}: the import hangs"));

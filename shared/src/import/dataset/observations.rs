@@ -1,4 +1,10 @@
-//! `imports/observations/…csv`: clinical observations in long format, one value per row.
+//! `imports/observations/<study_id>/<site_id>/…csv`: clinical observations in long format, one value per row.
+//!
+//! The key names the study and site a file belongs to: an uploader confined (by IAM) to a site's prefix can only
+//! write that site's data, rows naming another study or site are rejected, and the site is part of each item's key,
+//! so a row can never overwrite an observation recorded under another site. (A conditional write per row could
+//! check the site instead, but `BatchWriteItem` takes no conditions: single conditional `PutItem`s are an order of
+//! magnitude slower against DynamoDB, see AWS-NOTES.)
 
 use super::{Dataset, Header, Row, RowContext, WriteItem};
 use crate::config::ImportConfig;
@@ -31,13 +37,27 @@ const KEY_PART: &AsciiSet = &CONTROLS.add(b'#').add(b'%');
 
 pub struct Observations {
     table: String,
+    /// The study and site the key names.
+    study: String,
+    site: String,
 }
 
 impl Observations {
-    pub fn for_key(_rest: &str, config: &ImportConfig) -> Result<Box<dyn Dataset>, String> {
-        Ok(Box::new(Self {
-            table: config.observations_table.clone(),
-        }))
+    /// `rest` is the key after `imports/observations/`: `<study_id>/<site_id>/<file>`.
+    pub fn for_key(rest: &str, config: &ImportConfig) -> Result<Box<dyn Dataset>, String> {
+        let parts: Vec<&str> = rest.split('/').collect();
+        match parts.as_slice() {
+            [study, site, .., _file] if !study.is_empty() && !site.is_empty() => Ok(Box::new(Self {
+                table: config.observations_table.clone(),
+                study: (*study).to_owned(),
+                site: (*site).to_owned(),
+            })),
+            _ => Err(
+                "observation files go under imports/observations/<study_id>/<site_id>/; this key names no \
+                      study and site"
+                    .into(),
+            ),
+        }
     }
 }
 
@@ -45,7 +65,7 @@ impl Observations {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ObservationItem<'a> {
-    /// `study_id#subject_id`: all observations of one subject in one partition.
+    /// `study_id#site_id#subject_id`: all observations of one subject at one site in one partition.
     pk: String,
     /// `visit#form#item`.
     sk: String,
@@ -160,12 +180,20 @@ impl Dataset for Observations {
                 Ok(_) => {}
             }
         }
+        // A well-formed identifier must also be the one the key names.
+        for (column, scope) in [("study_id", &self.study), ("site_id", &self.site)] {
+            let well_formed = !violations.iter().any(|v| v.path == column);
+            if well_formed && cell(column) != scope.as_str() {
+                let message = "differs from the study and site the file's key names";
+                violations.push(Rejection::new(column, RowCode::ScopeMismatch, message));
+            }
+        }
         if !violations.is_empty() {
             return Err(violations);
         }
 
         let item = ObservationItem {
-            pk: key(&[cell("study_id"), cell("subject_id")]),
+            pk: key(&[cell("study_id"), cell("site_id"), cell("subject_id")]),
             sk: key(&[cell("visit"), cell("form"), cell("item")]),
             study_id: cell("study_id"),
             site_id: cell("site_id"),
@@ -196,7 +224,7 @@ mod tests {
         let cells: Vec<&str> = pairs.iter().map(|(_, v)| *v).collect();
         let provenance = Provenance {
             bucket: "b".into(),
-            key: "imports/observations/x.csv".into(),
+            key: "imports/observations/ST-1/S01/x.csv".into(),
             version_id: None,
             etag: Some("e".into()),
             line: 2,
@@ -211,7 +239,11 @@ mod tests {
             now: datetime!(2026-11-27 12:00 UTC),
             object_time: datetime!(2026-11-27 11:00 UTC),
         };
-        let dataset = Observations { table: "t".into() };
+        let dataset = Observations {
+            table: "t".into(),
+            study: "ST-1".into(),
+            site: "S01".into(),
+        };
         dataset
             .decode(&Row::new(&header, &cells), &at)
             .map_err(|v| paths_and_codes(&v))
@@ -241,14 +273,36 @@ mod tests {
     #[test]
     fn a_valid_row_gets_a_deterministic_key_and_its_provenance() {
         let item = decode(&row()).unwrap();
-        assert_eq!(item.item["pk"].as_s().unwrap(), "ST-1#SUBJ-001");
+        assert_eq!(item.item["pk"].as_s().unwrap(), "ST-1#S01#SUBJ-001");
         assert_eq!(item.item["sk"].as_s().unwrap(), "V1#VITALS#SYSBP");
         assert_eq!(item, decode(&row()).unwrap());
         let provenance = item.item["provenance"].as_m().unwrap();
         assert_eq!(provenance["line"].as_n().unwrap(), "2");
-        // site and value are not part of the key: a corrected value overwrites.
+        // The value is not part of the key: a corrected value overwrites.
         assert_eq!(decode(&with("value", "125")).unwrap().key, item.key);
-        assert_eq!(decode(&with("site_id", "S02")).unwrap().key, item.key);
+    }
+
+    #[test]
+    fn rows_of_another_study_or_site_than_the_key_names_are_rejected() {
+        assert_eq!(
+            decode(&with("site_id", "S02")).unwrap_err(),
+            vec![("site_id".to_owned(), RowCode::ScopeMismatch.into())]
+        );
+        assert_eq!(
+            decode(&with("study_id", "ST-2")).unwrap_err(),
+            vec![("study_id".to_owned(), RowCode::ScopeMismatch.into())]
+        );
+    }
+
+    #[test]
+    fn keys_must_name_the_study_and_the_site() {
+        let config = ImportConfig::for_tests();
+        assert!(Observations::for_key("ST-1/S01/visit.csv", &config).is_ok());
+        assert!(Observations::for_key("ST-1/S01/2026/visit.csv", &config).is_ok());
+        for bad in ["visit.csv", "ST-1/visit.csv", "ST-1//visit.csv"] {
+            let err = Observations::for_key(bad, &config).err().expect(bad);
+            assert!(err.contains("<study_id>/<site_id>"), "{err}");
+        }
     }
 
     #[test]

@@ -113,15 +113,7 @@ mod tests {
     use time::macros::datetime;
 
     fn config() -> ImportConfig {
-        ImportConfig {
-            observations_table: "o".into(),
-            submissions_table: "s".into(),
-            import_jobs_table: "j".into(),
-            concurrency: 1,
-            safety_margin: std::time::Duration::from_secs(1),
-            fallback_budget: std::time::Duration::from_secs(1),
-            max_write_attempts: 1,
-        }
+        ImportConfig::for_tests()
     }
 
     fn header(names: &[&str]) -> Header {

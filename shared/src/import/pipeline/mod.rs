@@ -1,17 +1,18 @@
 //! The streaming import of one CSV body: a reader that decodes rows, a bounded set of write tasks fed through
 //! bounded queues, and a stop instant after which everything is cancelled and awaited before returning.
 
+mod budget;
 mod reader;
 mod task;
 
-use super::dataset::Dataset;
+pub use reader::{CsvBody, MAX_COLUMNS};
+
+use super::dataset::{Dataset, Header};
 use super::ids::IdSecret;
-use super::lines::LineCounting;
 use super::ports::BatchSink;
 use super::tally::{RowPos, Tally};
 use super::writer::{BatchWriter, InFlight, RetryPolicy, BATCH_SIZE};
 use crate::provenance::Provenance;
-use csv_async::AsyncReaderBuilder;
 use reader::RowReader;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,17 +27,35 @@ use tokio_util::sync::CancellationToken;
 /// Rows queued per write task beyond the batch it is filling: how far the reader may run ahead.
 const QUEUE_PER_TASK: usize = 2 * BATCH_SIZE;
 
-/// How reading a body ended.
+/// How reading a body ended. Where to go on from is the tally's checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadEnd {
     /// The whole file was read.
     Eof,
-    /// The stop instant came first; `next` is the first row not read.
-    Deadline { next: RowPos },
+    /// The stop instant came first.
+    Deadline,
     /// The header is unusable; nothing was written.
     HeaderRejected(String),
-    /// The body could not be read further (e.g. the connection broke); `next` is the first row not read.
-    ReadFailed { next: RowPos, message: String },
+    /// The body could not be read further (e.g. the connection broke).
+    ReadFailed { message: String },
+    /// The record starting at `at` is longer than the record size limit (an unclosed quote, say): reading stops
+    /// there, since where the next record starts cannot be known without reading this one.
+    RecordTooLong { at: RowPos },
+}
+
+/// Where a run starts.
+pub enum Start {
+    /// At the beginning of the file, with its header.
+    File,
+    /// At a row of a file whose header was read before (a resumed import).
+    At { row: RowPos, header: Header },
+}
+
+/// What a run found: how reading ended, and for a run from the start of the file, where the data begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEnd {
+    pub end: ReadEnd,
+    pub data_start: Option<u64>,
 }
 
 /// Settings of one pipeline run.
@@ -47,6 +66,8 @@ pub struct Pipeline<S> {
     /// After the stop instant, how long write tasks may take to finish their current request before being aborted.
     pub grace: Duration,
     pub in_flight: Arc<InFlight>,
+    /// The longest record read (bytes).
+    pub max_record_bytes: u64,
 }
 
 /// Fixed facts of the file, copied into each row's context.
@@ -60,7 +81,7 @@ pub struct FileFacts {
 }
 
 impl<S: BatchSink> Pipeline<S> {
-    /// Imports every row of `body`. Returns only after every task it started has ended.
+    /// Imports every row of `body` (the file from `start` on). Returns only after every task it started has ended.
     ///
     /// # Cancel safety
     /// Not meant to be dropped: it ends by itself at `stop_at` (plus the grace period). If it is dropped anyway, the
@@ -70,29 +91,30 @@ impl<S: BatchSink> Pipeline<S> {
         body: R,
         dataset: &dyn Dataset,
         facts: &FileFacts,
+        start: Start,
         stop_at: Instant,
         tally: &Arc<Tally>,
-    ) -> ReadEnd
+    ) -> RunEnd
     where
         R: AsyncRead + Unpin + Send,
     {
-        let (body, lines) = LineCounting::new(body);
-        let csv = AsyncReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .create_reader(body);
+        let (body, header, data_start) = match start {
+            Start::File => {
+                let mut body = CsvBody::new(body, RowPos::START, self.max_record_bytes, true);
+                match timeout_at(stop_at, body.read_header(dataset)).await {
+                    Err(_) => return RunEnd::without_data(ReadEnd::Deadline),
+                    Ok(Err(message)) => return RunEnd::without_data(ReadEnd::HeaderRejected(message)),
+                    Ok(Ok((header, data_start))) => (body, header, Some(data_start)),
+                }
+            }
+            Start::At { row, header } => (CsvBody::new(body, row, self.max_record_bytes, false), header, None),
+        };
         let mut reader = RowReader {
-            csv,
-            lines,
+            body,
             dataset,
             facts,
             stop_at,
             tally,
-        };
-        let header = match timeout_at(stop_at, reader.read_header()).await {
-            Err(_) => return ReadEnd::Deadline { next: RowPos::START },
-            Ok(Err(message)) => return ReadEnd::HeaderRejected(message),
-            Ok(Ok(header)) => header,
         };
 
         let cancel = CancellationToken::new();
@@ -119,7 +141,7 @@ impl<S: BatchSink> Pipeline<S> {
         let end = reader.read_rows(&header, &queues).await;
         drop(queues);
         self.finish_tasks(&mut tasks, &cancel, stop_at).await;
-        end
+        RunEnd { end, data_start }
     }
 
     /// Lets the tasks finish until `stop_at`; then cancels them, gives them `grace` to end between requests, and
@@ -135,6 +157,12 @@ impl<S: BatchSink> Pipeline<S> {
             tasks.abort_all();
             join_all(tasks).await;
         }
+    }
+}
+
+impl RunEnd {
+    fn without_data(end: ReadEnd) -> Self {
+        Self { end, data_start: None }
     }
 }
 

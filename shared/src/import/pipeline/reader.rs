@@ -1,6 +1,7 @@
 //! The reading side of the pipeline: the header, then each row decoded and handed to its write task, until the
-//! end of the body or the stop instant.
+//! end of the body, the stop instant, or a record too long to hold.
 
+use super::budget::{Budgeted, RecordBudget};
 use super::{FileFacts, ReadEnd};
 use crate::import::dataset::{Dataset, Header, Row, RowContext};
 use crate::import::lines::{LineCounting, LineIndex};
@@ -8,32 +9,69 @@ use crate::import::rejection::{whole_row, Rejection, RowCode};
 use crate::import::tally::{RowPos, Tally};
 use crate::import::writer::Entry;
 use crate::provenance::Provenance;
-use csv_async::{AsyncReader, ByteRecord};
+use csv_async::{AsyncReader, AsyncReaderBuilder, ByteRecord};
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
-pub struct RowReader<'a, R> {
-    pub csv: AsyncReader<LineCounting<R>>,
+/// The most columns a header may name: a header is read whole, so its size is bounded like a record's.
+pub const MAX_COLUMNS: usize = 1_000;
+
+/// A CSV reader over a body that starts at `first` in the file, with line numbers and a record size limit.
+pub struct CsvBody<R> {
+    pub csv: AsyncReader<LineCounting<Budgeted<R>>>,
     pub lines: LineIndex,
-    pub dataset: &'a dyn Dataset,
-    pub facts: &'a FileFacts,
-    pub stop_at: Instant,
-    pub tally: &'a Tally,
+    pub budget: Arc<RecordBudget>,
+    /// Where the body starts in the file.
+    pub first: RowPos,
 }
 
-impl<R: AsyncRead + Unpin + Send> RowReader<'_, R> {
-    /// Reads and checks the header; the error says why the file is rejected.
-    pub async fn read_header(&mut self) -> Result<Header, String> {
-        let raw = self
-            .csv
-            .byte_headers()
-            .await
-            .map_err(|e| format!("the header cannot be read: {e}"))?;
+impl<R: AsyncRead + Unpin + Send> CsvBody<R> {
+    /// `with_header`: the body starts with the header (a whole file), or with a row (a resumed import).
+    pub fn new(body: R, first: RowPos, max_record_bytes: u64, with_header: bool) -> Self {
+        let budget = RecordBudget::new(max_record_bytes);
+        let (body, lines) = LineCounting::new(Budgeted::new(body, Arc::clone(&budget)), first.line);
+        let csv = AsyncReaderBuilder::new()
+            .has_headers(with_header)
+            .flexible(true)
+            .create_reader(body);
+        Self {
+            csv,
+            lines,
+            budget,
+            first,
+        }
+    }
+
+    /// The position in the file of a position in this body.
+    pub fn row_at(&self, pos: &csv_async::Position) -> RowPos {
+        RowPos {
+            line: self.lines.line_at(pos.byte()),
+            byte_offset: self.first.byte_offset + pos.byte(),
+        }
+    }
+
+    /// Reads and checks the header; the error says why the file is rejected. On success, also where the data
+    /// starts (the byte after the header), which a resumed import reads the header up to.
+    pub async fn read_header(&mut self, dataset: &dyn Dataset) -> Result<(Header, u64), String> {
+        let raw = match self.csv.byte_headers().await {
+            Ok(raw) => raw.clone(),
+            Err(_) if self.budget.exceeded() => {
+                return Err(format!("the header row is longer than {} bytes", self.budget.max()))
+            }
+            Err(e) => return Err(format!("the header cannot be read: {e}")),
+        };
         if raw.is_empty() || (raw.len() == 1 && raw[0].is_empty()) {
             return Err("the file is empty; a header row naming the columns is required".into());
+        }
+        if raw.len() > MAX_COLUMNS {
+            return Err(format!(
+                "the header has {} columns; at most {MAX_COLUMNS} are read",
+                raw.len()
+            ));
         }
         let names = raw
             .iter()
@@ -41,59 +79,63 @@ impl<R: AsyncRead + Unpin + Send> RowReader<'_, R> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| "the header is not valid UTF-8".to_owned())?;
         let header = Header::new(names)?;
-        self.dataset.check_header(&header)?;
-        Ok(header)
+        dataset.check_header(&header)?;
+        let data_start = self.first.byte_offset + self.csv.position().byte();
+        self.budget.record_starts_at(self.csv.position().byte());
+        Ok((header, data_start))
     }
+}
 
-    /// Reads rows until the end of the body or the stop instant; rejected rows go to the tally, valid ones to the
-    /// queue of the task that owns their key.
+pub struct RowReader<'a, R> {
+    pub body: CsvBody<R>,
+    pub dataset: &'a dyn Dataset,
+    pub facts: &'a FileFacts,
+    pub stop_at: Instant,
+    pub tally: &'a Tally,
+}
+
+impl<R: AsyncRead + Unpin + Send> RowReader<'_, R> {
+    /// Reads rows until the end of the body, the stop instant or a record over the size limit; rejected rows go to
+    /// the tally, valid ones to the queue of the task that owns their key.
     pub async fn read_rows(&mut self, header: &Header, queues: &[mpsc::Sender<Entry>]) -> ReadEnd {
         let mut record = ByteRecord::new();
         loop {
-            // Where the next row starts; turned into a line number only when reading stops there.
-            let next = self.csv.position().clone();
+            let starts = self.body.csv.position().clone();
             let read = tokio::select! {
                 biased;
-                _ = sleep_until(self.stop_at) => return ReadEnd::Deadline { next: self.row_at(&next) },
-                read = self.csv.read_byte_record(&mut record) => read,
+                _ = sleep_until(self.stop_at) => return ReadEnd::Deadline,
+                read = self.body.csv.read_byte_record(&mut record) => read,
             };
             match read {
                 Ok(false) => return ReadEnd::Eof,
                 Ok(true) => {}
-                Err(e) => {
-                    return ReadEnd::ReadFailed {
-                        next: self.row_at(&next),
-                        message: e.to_string(),
+                Err(_) if self.body.budget.exceeded() => {
+                    return ReadEnd::RecordTooLong {
+                        at: self.body.row_at(&starts),
                     }
                 }
+                Err(e) => return ReadEnd::ReadFailed { message: e.to_string() },
             }
-            let row = self.row_at(record.position().unwrap_or(&next));
-            self.tally.read();
+            let after = self.body.csv.position().clone();
+            self.body.budget.record_starts_at(after.byte());
+            let row = self.body.row_at(record.position().unwrap_or(&starts));
+            let next = self.body.row_at(&after);
             let entry = match self.decode(&record, header, row) {
                 Ok(entry) => entry,
                 Err(rejections) => {
-                    self.tally.reject(row, &rejections);
+                    self.tally.rejected_on_read(row, next, rejections);
                     continue;
                 }
             };
-            self.tally.dispatched(row);
+            self.tally.dispatched(row, next);
             let queue = &queues[task_for(&entry.key, queues.len())];
             tokio::select! {
                 biased;
-                // The row stays pending: not reached, and the resume point is at or before it.
-                _ = sleep_until(self.stop_at) => {
-                    return ReadEnd::Deadline { next: self.row_at(self.csv.position()) }
-                }
+                // The row stays pending: not reached, and the checkpoint is at or before it.
+                _ = sleep_until(self.stop_at) => return ReadEnd::Deadline,
                 // A closed queue means its task panicked; the row stays pending likewise.
                 _ = queue.send(entry) => {}
             }
-        }
-    }
-
-    fn row_at(&self, pos: &csv_async::Position) -> RowPos {
-        RowPos {
-            line: self.lines.line_at(pos.byte()),
-            byte_offset: pos.byte(),
         }
     }
 

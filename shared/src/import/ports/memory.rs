@@ -1,9 +1,11 @@
 //! In-memory adapters with the behaviour the import relies on, for unit tests of its decisions without AWS.
 
-use super::{BatchSink, Item, JobStore, Object, ObjectSource, ReportBody, ReportSink, SinkError, SourceError};
+use super::{
+    BatchSink, ByteRange, Claimed, Continuations, Item, Job, JobStore, Object, ObjectSource, ReportBody, ReportSink,
+    SinkError, SourceError, VersionOrder,
+};
 use crate::error::BoxError;
 use crate::import::event::ObjectRef;
-use crate::import::ids::IdSecret;
 use crate::import::report::FileSummary;
 use crate::store::StoreError;
 use std::collections::HashMap;
@@ -84,19 +86,25 @@ impl MemoryBucket {
 }
 
 impl ObjectSource for MemoryBucket {
-    async fn open(&self, object: &ObjectRef) -> Result<Object, SourceError> {
+    async fn open(&self, object: &ObjectRef, range: ByteRange) -> Result<Object, SourceError> {
         let stored = lock(&self.objects)
             .get(&(object.bucket.clone(), object.key.clone()))
             .cloned()
             .ok_or_else(|| SourceError::NotFound(format!("no object {} in memory", object.key)))?;
+        let size = stored.bytes.len();
+        let from = usize::try_from(range.from).unwrap_or(usize::MAX).min(size);
+        let to = range
+            .to
+            .map_or(size, |to| usize::try_from(to).unwrap_or(usize::MAX).min(size));
         Ok(Object {
-            etag: Some(format!("\"{:x}\"", stored.bytes.len())),
+            etag: Some(format!("\"{size:x}\"")),
             version_id: object.version_id.clone(),
             last_modified: Some(OffsetDateTime::UNIX_EPOCH),
+            size: Some(size as u64),
             body: Box::new(Body {
-                bytes: stored.bytes,
+                bytes: stored.bytes[from..to.max(from)].to_vec(),
                 at: 0,
-                breaks_after: stored.breaks_after,
+                breaks_after: stored.breaks_after.map(|b| b.saturating_sub(from)),
             }),
         })
     }
@@ -147,13 +155,24 @@ impl ReportSink for MemoryBucket {
         lock(&self.objects).insert((bucket.to_owned(), key.to_owned()), stored);
         Ok(())
     }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, BoxError> {
+        MemoryBucket::get(self, bucket, key).ok_or_else(|| format!("no object {key} in memory").into())
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), BoxError> {
+        lock(&self.objects).remove(&(bucket.to_owned(), key.to_owned()));
+        Ok(())
+    }
 }
 
-/// Every job record written, in order, and each job's id secret.
+/// Jobs with the same conditions as the DynamoDB adapter, and every record written, in order.
 #[derive(Default)]
 pub struct MemoryJobStore {
+    jobs: Mutex<HashMap<String, Job>>,
     writes: Mutex<Vec<FileSummary>>,
-    secrets: Mutex<HashMap<String, IdSecret>>,
+    latest: Mutex<HashMap<(String, String), String>>,
+    renewals: Mutex<Vec<String>>,
 }
 
 impl MemoryJobStore {
@@ -165,23 +184,100 @@ impl MemoryJobStore {
             .cloned()
             .collect()
     }
+
+    /// The job as stored now.
+    pub fn job(&self, import_id: &str) -> Option<Job> {
+        lock(&self.jobs).get(import_id).cloned()
+    }
+
+    /// How many times a lease on the job was asked to be renewed (held or not).
+    pub fn renewals(&self, import_id: &str) -> usize {
+        lock(&self.renewals).iter().filter(|id| *id == import_id).count()
+    }
+
+    /// Lets every lease run out now, as time does for an invocation that died holding one.
+    pub fn expire_leases(&self) {
+        for job in lock(&self.jobs).values_mut() {
+            job.lease.until_ms = 0;
+        }
+    }
 }
 
 impl JobStore for MemoryJobStore {
-    async fn id_secret(&self, import_id: &str, fresh: IdSecret) -> Result<IdSecret, StoreError> {
-        Ok(*lock(&self.secrets).entry(import_id.to_owned()).or_insert(fresh))
+    async fn claim(&self, new: Job, now_ms: u64) -> Result<Claimed, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        let import_id = new.summary.import_id.clone();
+        let claimed = match jobs.get_mut(&import_id) {
+            None => {
+                jobs.insert(import_id, new.clone());
+                Claimed::Ours(new)
+            }
+            Some(existing) if existing.summary.status.is_final() => Claimed::Finished(existing.summary.clone()),
+            Some(existing) if existing.lease.until_ms > now_ms => Claimed::Busy(existing.summary.clone()),
+            Some(existing) => {
+                existing.lease = new.lease;
+                Claimed::Ours(existing.clone())
+            }
+        };
+        if let Claimed::Ours(job) = &claimed {
+            lock(&self.writes).push(job.summary.clone());
+        }
+        Ok(claimed)
     }
 
-    async fn put(&self, job: &FileSummary, secret: &IdSecret) -> Result<(), StoreError> {
-        let kept = lock(&self.secrets).get(&job.import_id).copied();
-        if kept.is_some_and(|kept| kept != *secret) {
-            return Err(StoreError::backend(
-                "put",
-                "memory",
-                "the job record would lose its id secret",
-            ));
+    async fn save(&self, job: &Job) -> Result<bool, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        let held = jobs
+            .get(&job.summary.import_id)
+            .is_some_and(|stored| stored.lease.owner == job.lease.owner);
+        if held {
+            jobs.insert(job.summary.import_id.clone(), job.clone());
+            lock(&self.writes).push(job.summary.clone());
         }
-        lock(&self.writes).push(job.clone());
+        Ok(held)
+    }
+
+    async fn renew(&self, import_id: &str, owner: &str, until_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
+        lock(&self.renewals).push(import_id.to_owned());
+        let mut jobs = lock(&self.jobs);
+        let Some(job) = jobs.get_mut(import_id) else {
+            return Ok(false);
+        };
+        let held = job.lease.owner == owner && job.lease.until_ms > now_ms;
+        if held {
+            job.lease.until_ms = until_ms;
+        }
+        Ok(held)
+    }
+
+    async fn record_version(&self, bucket: &str, key: &str, sequencer: &str) -> Result<VersionOrder, StoreError> {
+        let mut latest = lock(&self.latest);
+        let seen = latest.entry((bucket.to_owned(), key.to_owned())).or_default();
+        let sequencer = super::dynamodb::comparable(sequencer);
+        if *seen > sequencer {
+            return Ok(VersionOrder::Superseded);
+        }
+        *seen = sequencer;
+        Ok(VersionOrder::Latest)
+    }
+}
+
+/// The continuations asked for, in order.
+#[derive(Default)]
+pub struct MemoryContinuations {
+    scheduled: Mutex<Vec<ObjectRef>>,
+}
+
+impl MemoryContinuations {
+    /// Takes the continuations asked for so far.
+    pub fn take(&self) -> Vec<ObjectRef> {
+        std::mem::take(&mut lock(&self.scheduled))
+    }
+}
+
+impl Continuations for MemoryContinuations {
+    async fn schedule(&self, object: &ObjectRef) -> Result<(), BoxError> {
+        lock(&self.scheduled).push(object.clone());
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! S3 as the source of imported files and the destination of reports.
 
-use super::{Object, ObjectSource, ReportBody, ReportSink, SourceError};
+use super::{ByteRange, Object, ObjectSource, ReportBody, ReportSink, SourceError};
 use crate::error::BoxError;
 use crate::import::event::ObjectRef;
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -21,31 +21,53 @@ impl S3Objects {
 }
 
 impl ObjectSource for S3Objects {
-    async fn open(&self, object: &ObjectRef) -> Result<Object, SourceError> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(&object.bucket)
-            .key(&object.key)
-            .set_version_id(object.version_id.clone())
-            .send()
-            .await
-            .map_err(|e| {
+    async fn open(&self, object: &ObjectRef, range: ByteRange) -> Result<Object, SourceError> {
+        let mut get = self.client.get_object().bucket(&object.bucket).key(&object.key);
+        get = match (&object.version_id, &object.etag) {
+            (Some(version), _) => get.version_id(version),
+            (None, Some(etag)) => get.if_match(format!("\"{}\"", etag.trim_matches('"'))),
+            (None, None) => get,
+        };
+        if range != ByteRange::ALL {
+            let to = range.to.map_or(String::new(), |to| to.saturating_sub(1).to_string());
+            get = get.range(format!("bytes={}-{to}", range.from));
+        }
+        let output = match get.send().await {
+            Ok(output) => output,
+            // A range that starts at the end of the object: nothing is left to read.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                return Ok(Object {
+                    body: Box::new(tokio::io::empty()),
+                    etag: object.etag.clone(),
+                    version_id: object.version_id.clone(),
+                    last_modified: None,
+                    size: Some(range.from),
+                })
+            }
+            Err(e) => {
                 let message = format!("GetObject failed: {}", DisplayErrorContext(&e));
-                let missing = matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_)))
-                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-                if missing {
-                    SourceError::NotFound(message)
-                } else {
-                    SourceError::Unreadable(message)
-                }
-            })?;
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                return Err(match (e.as_service_error(), status) {
+                    (_, Some(412)) => SourceError::Changed(message),
+                    (Some(GetObjectError::NoSuchKey(_)), _) | (_, Some(404)) => SourceError::NotFound(message),
+                    _ => SourceError::Unreadable(message),
+                });
+            }
+        };
+        // "bytes a-b/total" for a range; the content length for the whole object.
+        let size = output
+            .content_range
+            .as_deref()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|total| total.parse().ok())
+            .or_else(|| output.content_length.and_then(|n| u64::try_from(n).ok()));
         Ok(Object {
             etag: output.e_tag,
             version_id: output.version_id,
             last_modified: output
                 .last_modified
                 .and_then(|t| OffsetDateTime::from_unix_timestamp_nanos(t.as_nanos()).ok()),
+            size,
             body: Box::new(output.body.into_async_read()),
         })
     }
@@ -72,5 +94,28 @@ impl ReportSink for S3Objects {
             .await
             .map(|_| ())
             .map_err(|e| format!("PutObject of {key} failed: {}", DisplayErrorContext(&e)).into())
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, BoxError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| format!("GetObject of {key} failed: {}", DisplayErrorContext(&e)))?;
+        Ok(output.body.collect().await?.into_bytes().to_vec())
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), BoxError> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("DeleteObject of {key} failed: {}", DisplayErrorContext(&e)).into())
     }
 }

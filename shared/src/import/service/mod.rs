@@ -1,49 +1,71 @@
-//! One invocation of the import: every object its event names, one after another within the invocation's time,
-//! each ending with a final status, its two reports and its job record. The decisions live here; all I/O goes
-//! through the ports, so each decision is unit-tested with the in-memory adapters.
+//! One invocation of the import: every object version its event names (or the one a continuation names), each taken
+//! on from its checkpoint for as long as the invocation's time allows, then either continued in a new invocation or
+//! ended with a final status, one summary and one rejected-rows report for the whole file.
+//!
+//! Exactly once: a job per object version, worked on only by the invocation holding its lease; rows are committed
+//! below a checkpoint, so rows done again after a stop overwrite the same items and are counted once. The decisions
+//! live here; all I/O goes through the ports, so each decision is unit-tested with the in-memory adapters.
 
-use super::dataset;
+use super::dataset::{self, Dataset};
 use super::deadline::{self, DeadlineSource, StopAt};
 use super::error::ImportError;
-use super::event::{self, ObjectRef, Planned};
+use super::event::{self, ImportEvent, ObjectRef, Planned};
 use super::ids::{self, IdSecret};
-use super::pipeline::{FileFacts, Pipeline, ReadEnd};
-use super::ports::{BatchSink, JobStore, ObjectSource, ReportBody, ReportSink, SourceError};
+use super::pipeline::{CsvBody, FileFacts, Pipeline, ReadEnd, Start};
+use super::ports::{
+    BatchSink, ByteRange, Claimed, Continuations, Job, JobStore, Lease, ObjectSource, ReportBody, ReportSink,
+    SourceError, VersionOrder,
+};
 use super::report::{FileError, FileErrorCode, FileStatus, FileSummary, ImportResponse, Skipped};
-use super::tally::{RowPos, Tally};
+use super::tally::{ReportLimit, RowPos, Tally};
 use super::writer::{InFlight, RetryPolicy};
 use crate::config::ImportConfig;
 use crate::provenance::Provenance;
-use aws_lambda_events::event::s3::S3Event;
+use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-/// The import's adapters: where objects come from, where reports and job records go, where rows are written.
-pub struct Backends<O, R, J, W> {
+/// The import's adapters: where objects come from, where reports and job records go, how an import goes on in a
+/// new invocation, where rows are written.
+pub struct Backends<O, R, J, C, W> {
     pub objects: O,
     pub reports: R,
     pub jobs: J,
+    pub continuations: C,
     pub rows: Arc<W>,
 }
 
-pub struct ImportService<O, R, J, W> {
-    backends: Backends<O, R, J, W>,
+pub struct ImportService<O, R, J, C, W> {
+    backends: Backends<O, R, J, C, W>,
     config: ImportConfig,
 }
 
-impl<O, R, J, W> ImportService<O, R, J, W>
+/// What became of one object this invocation.
+enum Outcome {
+    File(Box<FileSummary>),
+    Skipped(Skipped),
+}
+
+fn epoch_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl<O, R, J, C, W> ImportService<O, R, J, C, W>
 where
     O: ObjectSource,
     R: ReportSink,
     J: JobStore,
+    C: Continuations,
     W: BatchSink,
 {
-    pub fn new(backends: Backends<O, R, J, W>, config: ImportConfig) -> Self {
+    pub fn new(backends: Backends<O, R, J, C, W>, config: ImportConfig) -> Self {
         Self { backends, config }
     }
 
-    pub fn backends(&self) -> &Backends<O, R, J, W> {
+    pub fn backends(&self) -> &Backends<O, R, J, C, W> {
         &self.backends
     }
 
@@ -51,7 +73,7 @@ where
     pub fn stop_at(&self, deadline_ms: u64) -> StopAt {
         let stop = deadline::stop_at(
             deadline_ms,
-            std::time::SystemTime::now(),
+            SystemTime::now(),
             tokio::time::Instant::now(),
             self.config.safety_margin,
             self.config.fallback_budget,
@@ -68,109 +90,250 @@ where
     }
 
     /// The Lambda handler: stop time from the invocation's deadline, then [`Self::handle`].
-    pub async fn invoke(&self, event: lambda_runtime::LambdaEvent<S3Event>) -> Result<ImportResponse, ImportError> {
+    pub async fn invoke(&self, event: lambda_runtime::LambdaEvent<ImportEvent>) -> Result<ImportResponse, ImportError> {
         let stop = self.stop_at(event.context.deadline);
         self.handle(&event.payload, &event.context.request_id, stop).await
     }
 
-    /// Imports every object the event names, one after another, all within the invocation's time.
-    pub async fn handle(&self, event: &S3Event, request_id: &str, stop: StopAt) -> Result<ImportResponse, ImportError> {
+    /// Imports (or continues importing) every object the event names, one after another, within the time given.
+    pub async fn handle(
+        &self,
+        event: &ImportEvent,
+        request_id: &str,
+        stop: StopAt,
+    ) -> Result<ImportResponse, ImportError> {
         let mut response = ImportResponse {
             files: Vec::new(),
             skipped: Vec::new(),
         };
-        for planned in event::plan(event) {
+        let planned = match event {
+            ImportEvent::S3(s3) => event::plan(s3),
+            ImportEvent::Continue(next) => vec![Planned::Import(next.continue_import.clone())],
+        };
+        for planned in planned {
             match planned {
-                Planned::Import(object) => response
-                    .files
-                    .push(self.import_object(&object, request_id, stop).await?),
+                Planned::Import(object) => match self.import_object(&object, request_id, stop).await? {
+                    Outcome::File(summary) => response.files.push(*summary),
+                    Outcome::Skipped(skipped) => {
+                        tracing::info!(reason = %skipped.reason, "object skipped");
+                        response.skipped.push(skipped);
+                    }
+                },
                 Planned::Ignore { key, reason } => {
                     tracing::info!(%reason, "record skipped");
-                    response.skipped.push(Skipped { key, reason });
+                    response.skipped.push(Skipped {
+                        key,
+                        reason,
+                        import_id: None,
+                    });
                 }
                 Planned::Invalid { key, reason } => {
                     tracing::warn!(%reason, "record cannot be imported");
-                    response.skipped.push(Skipped { key, reason });
+                    response.skipped.push(Skipped {
+                        key,
+                        reason,
+                        import_id: None,
+                    });
                 }
             }
         }
         Ok(response)
     }
 
-    async fn import_object(
-        &self,
-        object: &ObjectRef,
-        request_id: &str,
-        stop: StopAt,
-    ) -> Result<FileSummary, ImportError> {
+    async fn import_object(&self, object: &ObjectRef, request_id: &str, stop: StopAt) -> Result<Outcome, ImportError> {
         let import_id = ids::job_id(object);
         let span = tracing::info_span!("import", import_id = %import_id, dataset = tracing::field::Empty);
-        let now = OffsetDateTime::now_utc();
-        let summary = FileSummary::start(import_id, object, now, stop.source);
         // Boxed: the whole import is one deeply nested future, too deep for the compiler to lay out inline.
-        Box::pin(self.run(summary, object, request_id, stop, now).instrument(span)).await
+        Box::pin(self.take_on(object, import_id, request_id, stop).instrument(span)).await
     }
 
-    /// Takes the import from `running` to its final status; every path ends in [`Self::finish`].
-    async fn run(
+    /// Claims the job and, if it is ours to work on, works on it.
+    async fn take_on(
         &self,
-        mut summary: FileSummary,
+        object: &ObjectRef,
+        import_id: String,
+        request_id: &str,
+        stop: StopAt,
+    ) -> Result<Outcome, ImportError> {
+        let now = OffsetDateTime::now_utc();
+        let skipped = |reason: String| {
+            Outcome::Skipped(Skipped {
+                key: object.key.clone(),
+                reason,
+                import_id: Some(import_id.clone()),
+            })
+        };
+        let fresh = Job {
+            summary: FileSummary::start(import_id.clone(), object, now, stop.source),
+            secret: IdSecret::generate().map_err(|e| ImportError::report("the id secret", &import_id, e))?,
+            lease: Lease {
+                owner: request_id.to_owned(),
+                until_ms: epoch_ms(SystemTime::now() + self.config.lease),
+            },
+        };
+        let job = match self.backends.jobs.claim(fresh, epoch_ms(SystemTime::now())).await {
+            Ok(Claimed::Ours(job)) => job,
+            Ok(Claimed::Finished(done)) => {
+                let status = serde_json::to_value(done.status).unwrap_or_default();
+                return Ok(skipped(format!(
+                    "duplicate: the import of this object version has ended ({})",
+                    status.as_str().unwrap_or("final")
+                )));
+            }
+            Ok(Claimed::Busy(_)) => {
+                return Ok(skipped(
+                    "duplicate: another invocation is importing this object version now".into(),
+                ))
+            }
+            Err(e) => return Err(ImportError::report("the job record", &import_id, e)),
+        };
+        let owner = job.lease.owner.clone();
+        let work = self.carry_on(job, object, request_id, stop, now);
+        self.holding_lease(&import_id, &owner, work).await
+    }
+
+    /// Renews the job's lease while `work` runs, so that duplicates keep off; once the invocation dies, renewals
+    /// stop and the lease runs out within [`ImportConfig::lease`], when a retry may take the job over. The renewals
+    /// end with `work`: nothing is left running when the handler returns.
+    async fn holding_lease<T>(&self, import_id: &str, owner: &str, work: impl Future<Output = T>) -> T {
+        let renew = async {
+            let mut every = tokio::time::interval(self.config.lease / 3);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await; // the first tick is at once; the lease was just taken
+            loop {
+                every.tick().await;
+                let now = SystemTime::now();
+                let renewed = self
+                    .backends
+                    .jobs
+                    .renew(import_id, owner, epoch_ms(now + self.config.lease), epoch_ms(now))
+                    .await;
+                match renewed {
+                    Ok(true) => {}
+                    // Let go (at a checkpoint), run out or taken over: this invocation's saves will say so.
+                    Ok(false) => return std::future::pending::<Infallible>().await,
+                    Err(e) => tracing::warn!(error = %crate::error::chain(&e), "the lease could not be renewed"),
+                }
+            }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            biased;
+            done = &mut work => done,
+            never = renew => match never {},
+        }
+    }
+
+    /// With the lease held: checks the version is the latest, then works on the job.
+    async fn carry_on(
+        &self,
+        mut job: Job,
         object: &ObjectRef,
         request_id: &str,
         stop: StopAt,
         now: OffsetDateTime,
-    ) -> Result<FileSummary, ImportError> {
-        let import_id = summary.import_id.clone();
-        let fresh = IdSecret::generate().map_err(|e| ImportError::report("the id secret", &import_id, e))?;
-        let secret = self
-            .backends
-            .jobs
-            .id_secret(&import_id, fresh)
-            .await
-            .map_err(|e| ImportError::report("the id secret", &import_id, e))?;
-        let tally = Arc::new(Tally::new().map_err(|e| ImportError::report("the rejected-rows file", &import_id, e))?);
-        let dataset = match dataset::for_key(&object.key, &self.config) {
+    ) -> Result<Outcome, ImportError> {
+        let import_id = job.summary.import_id.clone();
+        let skipped = |reason: String| {
+            Outcome::Skipped(Skipped {
+                key: object.key.clone(),
+                reason,
+                import_id: Some(import_id.clone()),
+            })
+        };
+        job.summary.invocations += 1;
+        job.summary.status = FileStatus::Running;
+        job.summary.deadline = stop.source.into();
+
+        // A newer version of the key may have been imported meanwhile (retries can arrive hours late).
+        if let Some(sequencer) = job.summary.sequencer.clone() {
+            let order = self
+                .backends
+                .jobs
+                .record_version(&job.summary.bucket, &job.summary.key, &sequencer)
+                .await
+                .map_err(|e| ImportError::report("the job record", &import_id, e))?;
+            if order == VersionOrder::Superseded {
+                job.summary.conclude(FileStatus::Superseded, None);
+                job.summary.finished_at = Some(crate::time::rfc3339_millis(OffsetDateTime::now_utc()));
+                self.save(&job).await?;
+                return Ok(skipped("superseded: a later version of this key was imported".into()));
+            }
+        }
+
+        let dataset = match dataset::for_key(&job.summary.key, &self.config) {
             Ok(dataset) => dataset,
             Err(message) => {
-                summary.conclude(
-                    FileStatus::Rejected,
-                    Some(FileError::new(FileErrorCode::UnknownDataset, message)),
-                );
-                return self.finish(summary, &tally, &secret).await;
+                let error = FileError::new(FileErrorCode::UnknownDataset, message);
+                job.summary.conclude(FileStatus::Rejected, Some(error));
+                return self.finish(job, None).await;
             }
         };
-        summary.dataset = Some(dataset.name());
+        job.summary.dataset = Some(dataset.name());
         tracing::Span::current().record("dataset", dataset.name().as_str());
-        self.put_job(&summary, &secret).await?;
+        if !self.save(&job).await? {
+            return Ok(skipped("another invocation took over this import".into()));
+        }
+        self.work(job, object, dataset.as_ref(), request_id, stop, now).await
+    }
 
-        let opened = match tokio::time::timeout_at(stop.at, self.backends.objects.open(object)).await {
+    /// Reads the file from its checkpoint (or its start) until the stop time, then continues or ends the job.
+    async fn work(
+        &self,
+        mut job: Job,
+        object: &ObjectRef,
+        dataset: &dyn Dataset,
+        request_id: &str,
+        stop: StopAt,
+        now: OffsetDateTime,
+    ) -> Result<Outcome, ImportError> {
+        let checkpoint = job.summary.resume_from;
+        let opened = tokio::time::timeout_at(stop.at, self.open(&job.summary, object, dataset)).await;
+        let (opened, start) = match opened {
             Err(_) => {
-                summary.resume_from = Some(RowPos::START);
-                summary.conclude(FileStatus::Incomplete, None);
-                return self.finish(summary, &tally, &secret).await;
+                let error = FileError::new(
+                    FileErrorCode::NoProgress,
+                    "the invocation reached its stop time before the object was open for reading",
+                );
+                job.summary.conclude(FileStatus::Failed, Some(error));
+                return self.finish(job, None).await;
             }
-            Ok(Err(e)) => {
-                let code = match e {
-                    SourceError::NotFound(_) => FileErrorCode::ObjectNotFound,
-                    SourceError::Unreadable(_) => FileErrorCode::ObjectUnreadable,
+            Ok(Err(error)) => {
+                let status = match error.code {
+                    FileErrorCode::ObjectTooLarge | FileErrorCode::InvalidHeader => FileStatus::Rejected,
+                    _ => FileStatus::Failed,
                 };
-                summary.conclude(FileStatus::Failed, Some(FileError::new(code, e.to_string())));
-                return self.finish(summary, &tally, &secret).await;
+                job.summary.conclude(status, Some(error));
+                return self.finish(job, None).await;
             }
             Ok(Ok(opened)) => opened,
         };
-        summary.etag = opened.etag;
-        summary.version_id = opened.version_id.or(summary.version_id);
+        // The version read is the one every later invocation reads on from.
+        job.summary.version_id = opened.version_id.clone().or(job.summary.version_id.take());
+        job.summary.etag = opened.etag.clone().or(job.summary.etag.take());
+        let first_row = match &start {
+            Start::File => RowPos::START,
+            Start::At { row, .. } => *row,
+        };
+        let tally = Tally::new(
+            first_row,
+            ReportLimit {
+                max_listed: self.config.max_rejected_rows_listed,
+                already_listed: job.summary.rejected_listed,
+            },
+        )
+        .map_err(|e| ImportError::report("the rejected-rows file", &job.summary.import_id, e))?;
+        let tally = Arc::new(tally);
         let facts = FileFacts {
             provenance: Provenance {
                 bucket: object.bucket.clone(),
                 key: object.key.clone(),
-                version_id: summary.version_id.clone(),
-                etag: summary.etag.clone(),
+                version_id: job.summary.version_id.clone(),
+                etag: job.summary.etag.clone(),
                 line: 0,
-                import_id: summary.import_id.clone(),
+                import_id: job.summary.import_id.clone(),
             },
-            id_secret: secret,
+            id_secret: job.secret,
             request_id: request_id.to_owned(),
             uploader: object.uploader.clone(),
             now,
@@ -181,65 +344,207 @@ where
             sink: Arc::clone(&self.backends.rows),
             concurrency: self.config.concurrency,
             retry: RetryPolicy::new(self.config.max_write_attempts),
-            grace: self.config.safety_margin / 2,
+            grace: stop.margin / 2,
             in_flight: Arc::clone(&in_flight),
+            max_record_bytes: self.config.max_record_bytes,
         };
-        let end = pipeline
-            .run(opened.body, dataset.as_ref(), &facts, stop.at, &tally)
-            .await;
-        summary.peak_writes_in_flight = in_flight.peak();
-        summary.write_tasks_alive_after = in_flight.live_tasks();
-        let pending = tally.counts().not_reached > 0;
-        match end {
-            ReadEnd::Eof if !pending => summary.conclude(FileStatus::Completed, None),
-            ReadEnd::Eof => summary.conclude(FileStatus::Incomplete, None),
-            ReadEnd::Deadline { next } => {
-                summary.resume_from = Some(next);
-                summary.conclude(FileStatus::Incomplete, None);
-            }
-            ReadEnd::HeaderRejected(message) => summary.conclude(
-                FileStatus::Rejected,
-                Some(FileError::new(FileErrorCode::InvalidHeader, message)),
-            ),
-            ReadEnd::ReadFailed { next, message } => {
-                summary.resume_from = Some(next);
-                summary.conclude(
-                    FileStatus::Failed,
-                    Some(FileError::new(FileErrorCode::ReadFailed, message)),
-                );
-            }
-        }
-        self.finish(summary, &tally, &secret).await
-    }
-
-    /// Closes the accounting, then writes the rejected rows, the summary report and the final job record.
-    async fn finish(
-        &self,
-        mut summary: FileSummary,
-        tally: &Tally,
-        secret: &IdSecret,
-    ) -> Result<FileSummary, ImportError> {
+        let run = pipeline.run(opened.body, dataset, &facts, start, stop.at, &tally).await;
         let finished = tally
             .finish()
-            .map_err(|e| ImportError::report("the rejected-rows file", &summary.import_id, e))?;
-        summary.rows = finished.counts;
-        if let Some(first) = finished.first_not_reached {
-            summary.resume_from = Some(summary.resume_from.map_or(first, |next| next.min(first)));
-        }
-        summary.finished_at = Some(crate::time::rfc3339_millis(OffsetDateTime::now_utc()));
+            .map_err(|e| ImportError::report("the rejected-rows file", &job.summary.import_id, e))?;
 
+        let summary = &mut job.summary;
+        summary.rows = summary.rows.then(finished.counts);
+        summary.rejected_listed += finished.listed;
+        summary.rejected_not_listed += finished.unlisted;
+        summary.data_start = run.data_start.or(summary.data_start);
+        summary.peak_writes_in_flight = in_flight.peak();
+        summary.write_tasks_alive_after = in_flight.live_tasks();
+        summary.resume_from = Some(finished.checkpoint);
+        let progressed = match checkpoint {
+            Some(before) => finished.checkpoint > before,
+            None => finished.checkpoint.byte_offset > summary.data_start.unwrap_or(0),
+        };
+        let everything_read = run.end == ReadEnd::Eof && finished.counts.not_reached == 0;
+        match run.end {
+            _ if everything_read => {
+                summary.resume_from = None;
+                summary.conclude(FileStatus::Completed, None);
+            }
+            ReadEnd::HeaderRejected(message) => {
+                summary.resume_from = None;
+                summary.conclude(
+                    FileStatus::Rejected,
+                    Some(FileError::new(FileErrorCode::InvalidHeader, message)),
+                );
+            }
+            ReadEnd::RecordTooLong { at } => summary.conclude(
+                FileStatus::Failed,
+                Some(FileError::new(
+                    FileErrorCode::RecordTooLong,
+                    format!(
+                        "the record on line {} is longer than {} bytes (an unclosed quote?); the rows before it are \
+                         imported or reported, none after it is read",
+                        at.line, self.config.max_record_bytes
+                    ),
+                )),
+            ),
+            _ if progressed => {
+                summary.status = FileStatus::Incomplete;
+                return self.continue_later(job, object, finished.report, finished.listed).await;
+            }
+            ReadEnd::ReadFailed { message } => summary.conclude(
+                FileStatus::Failed,
+                Some(FileError::new(FileErrorCode::ReadFailed, message)),
+            ),
+            _ => summary.conclude(
+                FileStatus::Failed,
+                Some(FileError::new(
+                    FileErrorCode::NoProgress,
+                    "an invocation ended without finishing a single row; going on would only repeat it",
+                )),
+            ),
+        }
+        self.finish(job, Some((finished.report, finished.listed))).await
+    }
+
+    /// Opens the object at the job's checkpoint: the whole file the first time; later the header (again: it is
+    /// not kept, being file content) and the rest from the checkpoint, pinned to the same version.
+    async fn open(
+        &self,
+        summary: &FileSummary,
+        object: &ObjectRef,
+        dataset: &dyn Dataset,
+    ) -> Result<(super::ports::Object, Start), FileError> {
+        let pinned = ObjectRef {
+            version_id: summary.version_id.clone(),
+            etag: summary.etag.clone(),
+            ..object.clone()
+        };
+        let source_error = |e: SourceError| {
+            let code = match e {
+                SourceError::NotFound(_) if summary.resume_from.is_some() => FileErrorCode::ObjectChanged,
+                SourceError::NotFound(_) => FileErrorCode::ObjectNotFound,
+                SourceError::Changed(_) => FileErrorCode::ObjectChanged,
+                SourceError::Unreadable(_) => FileErrorCode::ObjectUnreadable,
+            };
+            FileError::new(code, e.to_string())
+        };
+        let (Some(row), Some(data_start)) = (summary.resume_from, summary.data_start) else {
+            let opened = self
+                .backends
+                .objects
+                .open(&pinned, ByteRange::ALL)
+                .await
+                .map_err(source_error)?;
+            if let Some(size) = opened.size.filter(|size| *size > self.config.max_object_bytes) {
+                return Err(FileError::new(
+                    FileErrorCode::ObjectTooLarge,
+                    format!(
+                        "the object has {size} bytes; at most {} are imported (MAX_OBJECT_BYTES)",
+                        self.config.max_object_bytes
+                    ),
+                ));
+            }
+            return Ok((opened, Start::File));
+        };
+        let head = self
+            .backends
+            .objects
+            .open(
+                &pinned,
+                ByteRange {
+                    from: 0,
+                    to: Some(data_start),
+                },
+            )
+            .await
+            .map_err(source_error)?;
+        let mut head = CsvBody::new(head.body, RowPos::START, self.config.max_record_bytes, true);
+        let (header, _) = head
+            .read_header(dataset)
+            .await
+            .map_err(|message| FileError::new(FileErrorCode::ObjectChanged, message))?;
+        let rest = ByteRange {
+            from: row.byte_offset,
+            to: None,
+        };
+        let opened = self.backends.objects.open(&pinned, rest).await.map_err(source_error)?;
+        Ok((opened, Start::At { row, header }))
+    }
+
+    /// Saves the checkpoint, keeps this invocation's rejected rows as a part of the report, lets go of the lease and
+    /// asks for a new invocation to go on.
+    async fn continue_later(
+        &self,
+        mut job: Job,
+        object: &ObjectRef,
+        rejected: std::fs::File,
+        listed: u64,
+    ) -> Result<Outcome, ImportError> {
+        let import_id = job.summary.import_id.clone();
+        if listed > 0 {
+            let part = job.summary.report_part(job.summary.report_parts + 1);
+            self.backends
+                .reports
+                .put(
+                    &job.summary.bucket,
+                    &part,
+                    "text/csv; charset=utf-8",
+                    ReportBody::File(rejected),
+                )
+                .await
+                .map_err(|e| ImportError::report("a part of the rejected-rows report", &import_id, e))?;
+            job.summary.report_parts += 1;
+        }
+        job.lease.until_ms = 0;
+        if !self.save(&job).await? {
+            return Ok(Outcome::Skipped(Skipped {
+                key: object.key.clone(),
+                reason: "another invocation took over this import".into(),
+                import_id: Some(import_id),
+            }));
+        }
+        self.backends
+            .continuations
+            .schedule(object)
+            .await
+            .map_err(|e| ImportError::report("the continuation", &import_id, e))?;
+        self.log(&job.summary, "import continues in a new invocation");
+        Ok(Outcome::File(Box::new(job.summary)))
+    }
+
+    /// Ends the job: one rejected-rows report (the parts of earlier invocations, then this one's rows), the
+    /// summary report, and the final job record.
+    async fn finish(&self, mut job: Job, rejected: Option<(std::fs::File, u64)>) -> Result<Outcome, ImportError> {
+        let import_id = job.summary.import_id.clone();
+        let fail = |what: &'static str, e: crate::error::BoxError| ImportError::report(what, &import_id, e);
+        let summary = &mut job.summary;
+        summary.finished_at = Some(crate::time::rfc3339_millis(OffsetDateTime::now_utc()));
+        let parts: Vec<String> = (1..=summary.report_parts).map(|n| summary.report_part(n)).collect();
+        let mut earlier = Vec::with_capacity(parts.len());
+        for part in &parts {
+            let bytes = self.backends.reports.get(&summary.bucket, part).await;
+            earlier.push(bytes.map_err(|e| fail("a part of the rejected-rows report", e))?);
+        }
+        let report = joined_report(&earlier, rejected.map(|(lines, _)| lines))
+            .map_err(|e| fail("the rejected-rows report", e.into()))?;
         let reports = &self.backends.reports;
         reports
             .put(
                 &summary.bucket,
                 &summary.reports.rejected_rows,
                 "text/csv; charset=utf-8",
-                ReportBody::File(finished.report),
+                ReportBody::File(report),
             )
             .await
-            .map_err(|e| ImportError::report("the rejected-rows report", &summary.import_id, e))?;
-        let json = serde_json::to_vec_pretty(&summary)
-            .map_err(|e| ImportError::report("the summary", &summary.import_id, e))?;
+            .map_err(|e| fail("the rejected-rows report", e))?;
+        for part in &parts {
+            let deleted = reports.delete(&summary.bucket, part).await;
+            deleted.map_err(|e| fail("a part of the rejected-rows report", e))?;
+        }
+        summary.report_parts = 0;
+        let json = serde_json::to_vec_pretty(&summary).map_err(|e| fail("the summary", e.into()))?;
         reports
             .put(
                 &summary.bucket,
@@ -248,29 +553,53 @@ where
                 ReportBody::Bytes(json),
             )
             .await
-            .map_err(|e| ImportError::report("the summary report", &summary.import_id, e))?;
-        self.put_job(&summary, secret).await?;
+            .map_err(|e| fail("the summary report", e))?;
+        if !self.save(&job).await? {
+            tracing::warn!("the job was taken over before its final record was written");
+        }
+        self.log(&job.summary, "import finished");
+        Ok(Outcome::File(Box::new(job.summary)))
+    }
+
+    /// Writes the job record while this invocation holds the lease; `false` if another one took it over.
+    async fn save(&self, job: &Job) -> Result<bool, ImportError> {
+        self.backends
+            .jobs
+            .save(job)
+            .await
+            .map_err(|e| ImportError::report("the job record", &job.summary.import_id, e))
+    }
+
+    fn log(&self, summary: &FileSummary, message: &str) {
         tracing::info!(
             status = ?summary.status,
+            invocations = summary.invocations,
             total = summary.rows.total,
             imported = summary.rows.imported,
             rejected = summary.rows.rejected,
             not_reached = summary.rows.not_reached,
+            resume_line = summary.resume_from.map(|r| r.line),
             peak_writes_in_flight = summary.peak_writes_in_flight,
             write_tasks_alive_after = summary.write_tasks_alive_after,
             error = summary.error.as_ref().map(|e| e.code.as_str()),
-            "import finished"
+            "{message}"
         );
-        Ok(summary)
     }
+}
 
-    async fn put_job(&self, summary: &FileSummary, secret: &IdSecret) -> Result<(), ImportError> {
-        self.backends
-            .jobs
-            .put(summary, secret)
-            .await
-            .map_err(|e| ImportError::report("the job record", &summary.import_id, e))
+/// The whole rejected-rows report: the header, the parts earlier invocations wrote, then the last one's rows.
+fn joined_report(earlier: &[Vec<u8>], last: Option<std::fs::File>) -> std::io::Result<std::fs::File> {
+    use std::io::{Seek, Write};
+    let mut report = tempfile::tempfile()?;
+    report.write_all(b"line,column,code,message\n")?;
+    for part in earlier {
+        report.write_all(part)?;
     }
+    if let Some(mut lines) = last {
+        std::io::copy(&mut lines, &mut report)?;
+    }
+    report.rewind()?;
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -1,20 +1,22 @@
 //! The built `import-csv` binary under a Lambda Runtime API fixture that hands out a real deadline. The margin leaves
 //! room for the local DynamoDB API, which applies requests one at a time and is shared with the tests running beside.
 
+use integration_tests::alone;
 use integration_tests::runtime_api::{built_binary, invoke_once};
-use integration_tests::{count_observations, local_aws, observations_csv, s3_event, unique, upload};
+use integration_tests::{count_observations, local_aws, observations_csv, observations_key, s3_event, unique, upload};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_answers_before_a_real_deadline_and_stops_writing() {
+    let _alone = alone().await;
     let sdk = local_aws().await;
     let s3 = shared::aws::s3(&sdk);
     let dynamodb = shared::aws::dynamodb(&sdk);
     let study = unique("binary");
-    let key = format!("imports/observations/{study}.csv");
+    let key = observations_key(&study, "data.csv");
     upload(&s3, &key, observations_csv(&study, 80_000, 10)).await;
 
-    let event = serde_json::to_value(s3_event(&key)).unwrap();
+    let event = serde_json::to_value(s3_event(&key).await).unwrap();
     let env = [
         ("DEADLINE_SAFETY_MARGIN_MS", "2000".to_owned()),
         ("IMPORT_CONCURRENCY", "4".to_owned()),

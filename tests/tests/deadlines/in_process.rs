@@ -1,0 +1,80 @@
+//! The import service called in-process with a `Context` whose deadline we set: the stop, the checkpoint and the
+//! continuations, against the local S3 and DynamoDB APIs.
+
+use integration_tests::import_harness::{harness, only_file, rows};
+use integration_tests::{alone, count_observations, observations_csv, observations_key, s3_event, unique, upload};
+use std::time::{Duration, SystemTime};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_stops_a_large_import_cleanly_and_everything_adds_up() {
+    let _alone = alone().await;
+    let h = harness(|c| {
+        c.safety_margin = Duration::from_millis(1500);
+        c.concurrency = 4;
+    })
+    .await;
+    let study = unique("deadline");
+    let key = observations_key(&study, "data.csv");
+    upload(&h.s3, &key, observations_csv(&study, 60_000, 10)).await;
+
+    let budget = Duration::from_secs(4);
+    let deadline = SystemTime::now() + budget;
+    let summary = only_file(&h.invoke(s3_event(&key).await, budget).await);
+    let returned = SystemTime::now();
+
+    assert!(
+        returned < deadline,
+        "returned {:?} after the deadline",
+        returned.duration_since(deadline)
+    );
+    // Counted by a guard that each write task's future owns: exact. (The runtime's own task count is not: it also
+    // holds the SDK's pooled connections, which stay open after the import. The pipeline's unit tests compare the
+    // runtime's count with a fake sink, where no connections exist.)
+    assert_eq!(summary["writeTasksAliveAfter"], 0, "no write task outlives the handler");
+    assert_eq!(summary["status"], "incomplete", "{summary}");
+    let (total, imported, _, _) = rows(&summary);
+    assert!(imported > 0 && total < 60_000, "{summary}");
+    assert!(summary["resumeFrom"]["line"].as_u64().unwrap() >= 2);
+    // Every imported row is stored; beyond them only rows whose write was cut off at the stop time, which count as
+    // not reached (a resumed import rewrites them under the same keys).
+    let stored = count_observations(&h.dynamodb, &study, 10).await;
+    let (_, _, _, not_reached) = rows(&summary);
+    assert!(
+        imported <= stored && stored <= imported + not_reached,
+        "{stored} stored; {summary}"
+    );
+    // The job record holds the checkpoint, and a continuation is asked for.
+    let job = h.job(summary["importId"].as_str().unwrap()).await;
+    assert_eq!(
+        (&job["status"], &job["resumeFrom"]),
+        (&summary["status"], &summary["resumeFrom"])
+    );
+    assert_eq!(h.service.backends().continuations.take().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_longer_than_an_invocation_completes_across_several_with_every_row_once() {
+    let _alone = alone().await;
+    let h = harness(|c| c.concurrency = 4).await;
+    let study = unique("continued");
+    let key = observations_key(&study, "data.csv");
+    let mut csv = observations_csv(&study, 15_000, 10);
+    csv.push_str(&format!("{study},S01,SUBJ-000,V1,LAB,BAD,1,,never\n"));
+    upload(&h.s3, &key, csv).await;
+
+    let answers = h.invoke_to_end(s3_event(&key).await, Duration::from_secs(3)).await;
+    assert!(
+        answers.len() >= 3,
+        "{} invocations: {:?}",
+        answers.len(),
+        answers.last()
+    );
+    let summary = only_file(answers.last().unwrap());
+    assert_eq!(summary["status"], "completed", "{summary}");
+    assert_eq!(summary["invocations"], answers.len());
+    assert_eq!(rows(&summary), (15_001, 15_000, 1, 0));
+    assert_eq!(count_observations(&h.dynamodb, &study, 10).await, 15_000);
+    let report = h.check_reports(&summary).await;
+    assert_eq!(report.lines().count(), 2, "{report}");
+    assert!(report.contains("\n15002,collected_at,invalid_format,"), "{report}");
+}
