@@ -180,6 +180,11 @@ impl Lambda {
         }
     }
 
+    /// Gives the invocations that start from now on `timeout` (a function's timeout changed between invocations).
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.state.lock().unwrap().timeout = timeout;
+    }
+
     /// Queues an asynchronous invocation with `payload`, as `Invoke` with `InvocationType: Event` does.
     pub fn invoke_async(&self, payload: &Value) {
         let mut state = self.state.lock().unwrap();
@@ -223,7 +228,7 @@ impl Lambda {
         .await
     }
 
-    /// Waits until an invocation after the `n`th is running.
+    /// Waits until an invocation after the `n`th outcome is running.
     pub async fn until_running(&mut self, n: usize, limit: Duration) {
         self.wait(limit, |state| state.outcomes.len() >= n && state.running.is_some())
             .await;

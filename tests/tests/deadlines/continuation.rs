@@ -90,10 +90,14 @@ async fn a_process_killed_mid_import_is_taken_over_when_the_event_is_retried() {
     let binary = built_binary("import-csv");
     let timeout = Duration::from_secs(4);
 
-    // The first invocation reaches its checkpoint; the second one dies half-way.
+    // The first invocation reaches its checkpoint; the second one dies half-way. It gets a longer timeout, so that
+    // it is still writing however long the poll below takes to see its rows.
     let mut lambda = Lambda::start(&binary, &env(10), timeout).await;
     lambda.invoke_async(&event);
+    lambda.until_running(0, Duration::from_secs(60)).await;
+    lambda.set_timeout(Duration::from_secs(60));
     let first = lambda.until_answered(1, Duration::from_secs(60)).await;
+    assert_eq!(summary(&first[0])["status"], "incomplete", "{}", first[0].body);
     let import_id = summary(&first[0])["importId"].as_str().unwrap().to_owned();
     lambda.until_running(1, Duration::from_secs(60)).await;
     // Killed once the second invocation has written rows of its own (the table shows nothing sooner).
