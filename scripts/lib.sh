@@ -44,6 +44,15 @@ install_tools() {
   fi
 }
 
+# cargo-deny, at a fixed version, built from crates.io once per machine (a few minutes) into ~/.cargo/bin.
+CARGO_DENY_VERSION=0.20.2
+install_cargo_deny() {
+  if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $CARGO_DENY_VERSION"; then
+    log "installing cargo-deny $CARGO_DENY_VERSION (crates.io)"
+    cargo install --locked --quiet "cargo-deny@$CARGO_DENY_VERSION"
+  fi
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -78,11 +87,12 @@ wait_until() {
 }
 
 # The local AWS API (moto: S3 + DynamoDB) with the resources of template.yaml; exports the functions' variables.
+# start_aws [ADDRESS]: listens on ADDRESS (default 127.0.0.1), e.g. a docker bridge's, for functions in containers.
 start_aws() {
-  local port
+  local port address=${1:-127.0.0.1}
   port=$(free_port)
-  start_service moto "$VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port"
-  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  start_service moto "$VENV/bin/python" "$ROOT/scripts/moto_server.py" "$address" "$port"
+  export AWS_ENDPOINT_URL="http://$address:$port"
   wait_until moto "$LAST_SERVICE" 60 curl -fsS "$AWS_ENDPOINT_URL/moto-api/data.json"
   log "local AWS API on $AWS_ENDPOINT_URL; creating the resources of template.yaml"
   "$VENV/bin/python" "$ROOT/scripts/local_stack.py" provision "$STATE/functions.env" "$STATE/resources.env"

@@ -145,6 +145,8 @@ impl ApiConfig {
 /// Settings of the CSV import function.
 #[derive(Debug, Clone)]
 pub struct ImportConfig {
+    /// The bucket whose uploads this function imports (`IMPORT_BUCKET`); records naming another are refused.
+    pub bucket: String,
     /// Table of clinical observations (`OBSERVATIONS_TABLE`).
     pub observations_table: String,
     /// Table of questionnaire submissions, shared with the API (`SUBMISSIONS_TABLE`).
@@ -176,6 +178,7 @@ pub struct ImportConfig {
 impl ImportConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Self {
+            bucket: env.required("IMPORT_BUCKET")?,
             observations_table: env.required("OBSERVATIONS_TABLE")?,
             submissions_table: env.required("SUBMISSIONS_TABLE")?,
             import_jobs_table: env.required("IMPORT_JOBS_TABLE")?,
@@ -198,6 +201,7 @@ impl ImportConfig {
     #[cfg(test)]
     pub fn for_tests() -> Self {
         Self {
+            bucket: "local-123456789012-us-east-1-edc-imports".into(),
             observations_table: "observations".into(),
             submissions_table: "submissions".into(),
             import_jobs_table: "jobs".into(),
@@ -276,6 +280,7 @@ mod tests {
     #[test]
     fn import_config_defaults_and_limits() {
         let tables = [
+            ("IMPORT_BUCKET", "b"),
             ("OBSERVATIONS_TABLE", "o"),
             ("SUBMISSIONS_TABLE", "s"),
             ("IMPORT_JOBS_TABLE", "j"),
@@ -293,6 +298,7 @@ mod tests {
     #[test]
     fn a_fallback_budget_no_longer_than_the_margin_is_refused() {
         let settings = [
+            ("IMPORT_BUCKET", "b"),
             ("OBSERVATIONS_TABLE", "o"),
             ("SUBMISSIONS_TABLE", "s"),
             ("IMPORT_JOBS_TABLE", "j"),

@@ -14,8 +14,14 @@ pub fn dir() -> PathBuf {
 
 /// A new log file for `name` in this process, e.g. for a function binary's stderr.
 pub fn file(name: &str) -> std::fs::File {
+    file_at(name).1
+}
+
+/// Like [`file`], with its path, for a test that reads the log back.
+pub fn file_at(name: &str) -> (PathBuf, std::fs::File) {
     let path = dir().join(format!("{name}-{}-{}.log", std::process::id(), ulid::Ulid::new()));
-    std::fs::File::create(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()))
+    let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+    (path, file)
 }
 
 /// Sends this process's `tracing` output (info and above, as JSON) to a file of its own; once per process.

@@ -131,6 +131,7 @@ pub struct Lambda {
     state: Arc<Mutex<State>>,
     changed: Arc<Notify>,
     child: tokio::process::Child,
+    log: PathBuf,
     _server: Server,
 }
 
@@ -152,7 +153,7 @@ impl Lambda {
         };
         let address = server.url.trim_start_matches("http://").to_owned();
         // The function's log lines, kept where the checks after the suites read them.
-        let log = crate::logs::file("import-csv");
+        let (log_path, log) = crate::logs::file_at("import-csv");
         let mut command = tokio::process::Command::new(binary);
         command
             .env("AWS_LAMBDA_RUNTIME_API", &address)
@@ -176,6 +177,7 @@ impl Lambda {
             state,
             changed,
             child,
+            log: log_path,
             _server: server,
         }
     }
@@ -232,6 +234,14 @@ impl Lambda {
     pub async fn until_running(&mut self, n: usize, limit: Duration) {
         self.wait(limit, |state| state.outcomes.len() >= n && state.running.is_some())
             .await;
+    }
+
+    /// The JSON objects the function has written to its log so far (its other lines are skipped).
+    pub fn log_lines(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_else(|e| panic!("{}: {e}", self.log.display()));
+        text.lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
     }
 
     /// Kills the process (a crash: whatever it was doing stops here).

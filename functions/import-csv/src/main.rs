@@ -1,17 +1,19 @@
 //! Lambda entry point of the CSV import: wiring only, the behaviour lives in `shared::import`.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use shared::aws;
 use shared::config::{Env, ImportConfig};
 use shared::import::ports::dynamodb::{DynamoJobStore, DynamoSink};
 use shared::import::ports::lambda::SelfInvoke;
 use shared::import::ports::s3::S3Objects;
 use shared::import::{Backends, ImportService};
-use shared::{aws, telemetry};
+use shared::telemetry::{self, metrics::Metrics};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let metrics = Metrics::install(&Env::process())?;
     let config = ImportConfig::from_env(&Env::process())?;
     // Lambda names the function; an import continues in a new invocation of this same function.
     let function = Env::process().required("AWS_LAMBDA_FUNCTION_NAME")?;
@@ -26,6 +28,11 @@ async fn main() -> Result<(), Error> {
         rows: Arc::new(DynamoSink::new(dynamodb)),
     };
     let service = ImportService::new(backends, config);
-    let service = &service;
-    run(service_fn(move |event: LambdaEvent<_>| service.invoke(event))).await
+    let (service, metrics) = (&service, &metrics);
+    run(service_fn(move |event: LambdaEvent<_>| async move {
+        let answer = service.invoke(event).await;
+        metrics.flush();
+        answer
+    }))
+    .await
 }

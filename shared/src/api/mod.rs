@@ -18,6 +18,7 @@ use crate::error::truncate;
 use crate::questionnaire::{self, AcceptError, Kind};
 use crate::store::{IdempotencyClaim, Inserted, KeyOwner, SubmissionStore};
 use crate::submission::SubmissionRecord;
+use crate::telemetry::metrics;
 use audit::Audit;
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -52,6 +53,9 @@ impl<S: SubmissionStore> SubmissionApi<S> {
                 }
             };
             audit.emit(&request_id, response.status(), code);
+            if audit.route.is_some_and(|route| route.starts_with("POST ")) {
+                metrics::submission_answered(response.status().as_u16(), code);
+            }
             response
         }
         .instrument(span)

@@ -68,8 +68,24 @@ pub fn decode_key(raw: &str) -> Result<String, String> {
         .map_err(|_| "the key is not valid UTF-8 after percent-decoding".to_owned())
 }
 
-pub fn plan(event: &S3Event) -> Vec<Planned> {
-    event.records.iter().map(plan_record).collect()
+/// What to do with each record of `event`, for the function whose configured bucket is `bucket`. A record naming
+/// any other bucket is refused: the trigger only covers `bucket`, so such an event was sent by hand or forged, and
+/// reading it would widen what the function may be made to import.
+pub fn plan(event: &ImportEvent, bucket: &str) -> Vec<Planned> {
+    let planned: Vec<Planned> = match event {
+        ImportEvent::S3(s3) => s3.records.iter().map(plan_record).collect(),
+        ImportEvent::Continue(next) => vec![Planned::Import(next.continue_import.clone())],
+    };
+    planned
+        .into_iter()
+        .map(|p| match p {
+            Planned::Import(object) if object.bucket != bucket => Planned::Invalid {
+                key: object.key,
+                reason: "the record names a bucket other than this function's (IMPORT_BUCKET)".into(),
+            },
+            p => p,
+        })
+        .collect()
 }
 
 fn plan_record(record: &S3EventRecord) -> Planned {
@@ -119,11 +135,22 @@ mod tests {
 
     const GENERATED: &str = include_str!("../../../events/s3-put-observations.json");
 
-    fn event_with_key(key: &str, event_name: &str) -> S3Event {
+    /// The bucket the generated events name, as the function's configuration names it.
+    const BUCKET: &str = "local-123456789012-us-east-1-edc-imports";
+
+    fn event_with_key(key: &str, event_name: &str) -> ImportEvent {
         let mut value: serde_json::Value = serde_json::from_str(GENERATED).unwrap();
         value["Records"][0]["s3"]["object"]["key"] = key.into();
         value["Records"][0]["eventName"] = event_name.into();
         serde_json::from_value(value).unwrap()
+    }
+
+    fn plan_one(event: &ImportEvent) -> Planned {
+        let planned = plan(event, BUCKET);
+        let [one] = planned.as_slice() else {
+            panic!("{planned:?}")
+        };
+        one.clone()
     }
 
     #[test]
@@ -133,10 +160,9 @@ mod tests {
         else {
             panic!("a continuation")
         };
-        let ImportEvent::S3(s3) = serde_json::from_str(GENERATED).unwrap() else {
-            panic!("an S3 notification")
-        };
-        assert_eq!(plan(&s3), vec![Planned::Import(next.continue_import.clone())]);
+        let s3: ImportEvent = serde_json::from_str(GENERATED).unwrap();
+        assert!(matches!(s3, ImportEvent::S3(_)));
+        assert_eq!(plan(&s3, BUCKET), vec![Planned::Import(next.continue_import.clone())]);
         let round_trip = serde_json::to_value(&next).unwrap();
         assert_eq!(serde_json::from_value::<ContinueImport>(round_trip).unwrap(), next);
     }
@@ -154,10 +180,10 @@ mod tests {
 
     #[test]
     fn generated_event_plans_an_import_with_decoded_key_and_etag() {
-        let planned = plan(&serde_json::from_str(GENERATED).unwrap());
-        let [Planned::Import(object)] = planned.as_slice() else {
-            panic!("{planned:?}")
+        let Planned::Import(object) = plan_one(&serde_json::from_str(GENERATED).unwrap()) else {
+            panic!("an import")
         };
+        assert_eq!(object.bucket, BUCKET);
         assert!(object.key.starts_with("imports/observations/"));
         assert!(object.etag.is_some());
     }
@@ -170,14 +196,29 @@ mod tests {
             ("imports/observations/x.csv", "ObjectRemoved:Delete"),
         ] {
             assert!(
-                matches!(plan(&event_with_key(key, name))[0], Planned::Ignore { .. }),
+                matches!(plan_one(&event_with_key(key, name)), Planned::Ignore { .. }),
                 "{key} {name}"
             );
         }
         assert!(matches!(
-            plan(&event_with_key("imports/%FF.csv", "ObjectCreated:Put"))[0],
+            plan_one(&event_with_key("imports/%FF.csv", "ObjectCreated:Put")),
             Planned::Invalid { .. }
         ));
+    }
+
+    #[test]
+    fn records_and_continuations_naming_another_bucket_are_refused_not_read() {
+        let continuation: ImportEvent =
+            serde_json::from_str(include_str!("../../../events/lambda-continue-import.json")).unwrap();
+        for event in [serde_json::from_str(GENERATED).unwrap(), continuation] {
+            assert!(matches!(plan_one(&event), Planned::Import(_)));
+            let planned = plan(&event, "another-bucket");
+            let [Planned::Invalid { key, reason }] = planned.as_slice() else {
+                panic!("{planned:?}")
+            };
+            assert!(key.starts_with("imports/observations/"), "{key}");
+            assert!(reason.contains("IMPORT_BUCKET"), "{reason}");
+        }
     }
 
     proptest! {

@@ -36,9 +36,12 @@ async fn a_file_needing_several_times_the_timeout_completes_across_invocations()
     csv.push_str(&format!("{study},S01,SUBJ-000,V1,LAB,BAD,1,,never\n"));
     upload(&s3, &key, csv).await;
 
-    let mut lambda = Lambda::start(&built_binary("import-csv"), &env(3), Duration::from_secs(4)).await;
+    // Each invocation keeps a quarter of its 6 s for stopping: enough for the checkpoint and the continuation even
+    // on a loaded machine (with 4 s, one took 4.6 s while release builds ran beside it).
+    let mut lambda = Lambda::start(&built_binary("import-csv"), &env(3), Duration::from_secs(6)).await;
     lambda.invoke_async(&serde_json::to_value(s3_event(&key).await).unwrap());
     let outcomes = lambda.until_idle(Duration::from_secs(600)).await;
+    let log = lambda.log_lines();
     lambda.kill().await;
 
     assert!(outcomes.len() >= 3, "{} invocations", outcomes.len());
@@ -76,6 +79,45 @@ async fn a_file_needing_several_times_the_timeout_completes_across_invocations()
     assert_eq!(last["invocations"], outcomes.len());
     assert_eq!(count_observations(&dynamodb, &study, 10).await, 40_000);
     assert_observations_as_written(&dynamodb, &study, 10).await;
+
+    // The metrics of the import, once, for the whole file, in the log lines CloudWatch reads them from.
+    let sum = |name: &str| metric_values(&log, name).iter().sum::<f64>();
+    assert_eq!(sum("RowsImported"), 40_000.0);
+    assert_eq!(sum("RowsRejected"), 1.0);
+    assert_eq!(sum("RowsNotReached"), 0.0);
+    assert_eq!(sum("ImportsNotCompleted"), 0.0);
+    let durations = metric_values(&log, "ImportDuration");
+    assert_eq!(durations.len(), 1, "{durations:?}");
+    let spanned = outcomes.last().unwrap().at_ms - outcomes[0].started_ms;
+    assert!(
+        durations[0] > 0.0 && durations[0] <= spanned as f64,
+        "{durations:?} ms, {spanned} ms in all"
+    );
+}
+
+/// The values of metric `name` in a function's log: CloudWatch takes them from each JSON line whose
+/// `_aws.CloudWatchMetrics` (embedded metric format) declares `name` in the function's namespace.
+fn metric_values(log: &[Value], name: &str) -> Vec<f64> {
+    let mut values = Vec::new();
+    for line in log {
+        let Some(declared) = line["_aws"]["CloudWatchMetrics"].as_array() else {
+            continue;
+        };
+        let [directive] = declared.as_slice() else {
+            panic!("one metric directive per line: {line}")
+        };
+        assert_eq!(directive["Namespace"], "ClinicalIngest", "{line}");
+        assert!(line["_aws"]["Timestamp"].is_u64(), "{line}");
+        let names = directive["Metrics"].as_array().unwrap();
+        if !names.iter().any(|m| m["Name"] == name) {
+            continue;
+        }
+        match &line[name] {
+            Value::Array(many) => values.extend(many.iter().map(|v| v.as_f64().unwrap())),
+            one => values.push(one.as_f64().unwrap_or_else(|| panic!("{name} in {line}"))),
+        }
+    }
+    values
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

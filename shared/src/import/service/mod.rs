@@ -49,6 +49,9 @@ enum Outcome {
     Skipped(Skipped),
 }
 
+/// The content type of the rejected-rows report and its parts.
+const CSV: &str = "text/csv; charset=utf-8";
+
 fn epoch_ms(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -106,10 +109,7 @@ where
             files: Vec::new(),
             skipped: Vec::new(),
         };
-        let planned = match event {
-            ImportEvent::S3(s3) => event::plan(s3),
-            ImportEvent::Continue(next) => vec![Planned::Import(next.continue_import.clone())],
-        };
+        let planned = event::plan(event, &self.config.bucket);
         for planned in planned {
             match planned {
                 Planned::Import(object) => match self.import_object(&object, request_id, stop).await? {
@@ -485,16 +485,9 @@ where
         let import_id = job.summary.import_id.clone();
         if listed > 0 {
             let part = job.summary.report_part(job.summary.report_parts + 1);
-            self.backends
-                .reports
-                .put(
-                    &job.summary.bucket,
-                    &part,
-                    "text/csv; charset=utf-8",
-                    ReportBody::File(rejected),
-                )
-                .await
-                .map_err(|e| ImportError::report("a part of the rejected-rows report", &import_id, e))?;
+            let body = ReportBody::File(rejected);
+            self.put_report(&job.summary, &part, CSV, body, "a part of the rejected-rows report")
+                .await?;
             job.summary.report_parts += 1;
         }
         job.lease.until_ms = 0;
@@ -529,36 +522,47 @@ where
         }
         let report = joined_report(&earlier, rejected.map(|(lines, _)| lines))
             .map_err(|e| fail("the rejected-rows report", e.into()))?;
-        let reports = &self.backends.reports;
-        reports
-            .put(
-                &summary.bucket,
-                &summary.reports.rejected_rows,
-                "text/csv; charset=utf-8",
-                ReportBody::File(report),
-            )
-            .await
-            .map_err(|e| fail("the rejected-rows report", e))?;
+        let key = &summary.reports.rejected_rows;
+        self.put_report(summary, key, CSV, ReportBody::File(report), "the rejected-rows report")
+            .await?;
         for part in &parts {
-            let deleted = reports.delete(&summary.bucket, part).await;
+            let deleted = self.backends.reports.delete(&summary.bucket, part).await;
             deleted.map_err(|e| fail("a part of the rejected-rows report", e))?;
         }
         summary.report_parts = 0;
         let json = serde_json::to_vec_pretty(&summary).map_err(|e| fail("the summary", e.into()))?;
-        reports
-            .put(
-                &summary.bucket,
-                &summary.reports.summary,
-                "application/json",
-                ReportBody::Bytes(json),
-            )
-            .await
-            .map_err(|e| fail("the summary report", e))?;
+        let key = &summary.reports.summary;
+        self.put_report(
+            summary,
+            key,
+            "application/json",
+            ReportBody::Bytes(json),
+            "the summary report",
+        )
+        .await?;
         if !self.save(&job).await? {
             tracing::warn!("the job was taken over before its final record was written");
         }
         self.log(&job.summary, "import finished");
+        crate::telemetry::metrics::import_ended(&job.summary);
         Ok(Outcome::File(Box::new(job.summary)))
+    }
+
+    /// Writes report `key` of the import `summary` describes, next to its object; `what` names it in errors.
+    async fn put_report(
+        &self,
+        summary: &FileSummary,
+        key: &str,
+        content_type: &str,
+        body: ReportBody,
+        what: &'static str,
+    ) -> Result<(), ImportError> {
+        let put = self
+            .backends
+            .reports
+            .put(&summary.bucket, key, content_type, body)
+            .await;
+        put.map_err(|e| ImportError::report(what, &summary.import_id, e))
     }
 
     /// Writes the job record while this invocation holds the lease; `false` if another one took it over.

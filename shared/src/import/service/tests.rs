@@ -111,12 +111,15 @@ async fn import_one<O: ObjectSource, W: BatchSink>(
     last.files.remove(0)
 }
 
+/// The event of an upload of [`KEY`].
+fn upload_of_key() -> ImportEvent {
+    event(&[(KEY, "ObjectCreated:Put")])
+}
+
 /// The object version that [`event`] names for [`KEY`].
 fn object_of_event() -> ObjectRef {
-    let ImportEvent::S3(s3) = event(&[(KEY, "ObjectCreated:Put")]) else {
-        unreachable!("an S3 event")
-    };
-    let [Planned::Import(object)] = &event::plan(&s3)[..] else {
+    let config = ImportConfig::for_tests();
+    let [Planned::Import(object)] = &event::plan(&upload_of_key(), &config.bucket)[..] else {
         panic!("one object to import")
     };
     object.clone()
@@ -289,7 +292,7 @@ async fn a_file_longer_than_an_invocation_goes_on_from_its_checkpoint_until_done
     csv.push_str("ST-1,S01,SUBJ-X,V1,VITALS,SYSBP,120,mmHg,yesterday\n");
     objects.insert(BUCKET, KEY, csv);
     let service = service(objects, Slow::default());
-    let answers = run_to_end(&service, event(&[(KEY, "ObjectCreated:Put")]), Duration::from_secs(5)).await;
+    let answers = run_to_end(&service, upload_of_key(), Duration::from_secs(5)).await;
     assert!(answers.len() >= 3, "{} invocations", answers.len());
     for answer in &answers[..answers.len() - 1] {
         let file = &answer.files[0];
@@ -333,7 +336,7 @@ async fn rejected_rows_of_every_invocation_end_up_in_one_report_in_file_order() 
     }
     objects.insert(BUCKET, KEY, csv);
     let service = service(objects, Slow::default());
-    let answers = run_to_end(&service, event(&[(KEY, "ObjectCreated:Put")]), Duration::from_secs(5)).await;
+    let answers = run_to_end(&service, upload_of_key(), Duration::from_secs(5)).await;
     assert!(answers.len() >= 3);
     let summary = answers.last().unwrap().files[0].clone();
     assert_eq!((summary.rows.imported, summary.rows.rejected), (1_485, 15));
@@ -403,7 +406,7 @@ async fn a_body_that_keeps_breaking_off_ends_failed_without_looping() {
     let objects = MemoryBucket::default();
     objects.insert_breaking(BUCKET, KEY, csv.as_bytes(), csv.len() / 2);
     let service = service(objects, MemoryTables::default());
-    let answers = run_to_end(&service, event(&[(KEY, "ObjectCreated:Put")]), Duration::from_secs(60)).await;
+    let answers = run_to_end(&service, upload_of_key(), Duration::from_secs(60)).await;
     let summary = answers.last().unwrap().files[0].clone();
     assert_eq!(summary.status, FileStatus::Failed);
     assert_eq!(summary.error.as_ref().map(|e| e.code), Some(FileErrorCode::ReadFailed));
@@ -471,11 +474,7 @@ async fn a_report_that_cannot_be_written_fails_the_invocation_so_lambda_retries_
     let service = importing(KEY, &rows(3));
     service.backends().reports.refuse_puts(true);
     let error = service
-        .handle(
-            &event(&[(KEY, "ObjectCreated:Put")]),
-            "request",
-            within(Duration::from_secs(60)),
-        )
+        .handle(&upload_of_key(), "request", within(Duration::from_secs(60)))
         .await
         .expect_err("the outcome could not be recorded");
     let diagnostic = lambda_runtime::Diagnostic::from(error);
@@ -518,16 +517,38 @@ async fn records_for_other_events_and_prefixes_are_skipped_and_files_imported_in
 }
 
 #[tokio::test]
+async fn an_event_naming_another_bucket_is_refused_and_nothing_is_read_or_written() {
+    let objects = MemoryBucket::default();
+    objects.insert("another-bucket", KEY, rows(5));
+    let service = service_with(
+        objects,
+        MemoryTables::default(),
+        ImportConfig {
+            bucket: "another-bucket".into(),
+            ..ImportConfig::for_tests()
+        },
+    );
+    let response = service
+        .handle(&upload_of_key(), "request", within(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert!(response.files.is_empty(), "{response:?}");
+    assert_eq!(response.skipped.len(), 1, "{response:?}");
+    assert_eq!(response.skipped[0].key, KEY);
+    assert!(response.skipped[0].reason.contains("IMPORT_BUCKET"), "{response:?}");
+    assert!(service.backends().rows.items("observations").is_empty());
+    assert!(service.backends().reports.keys(BUCKET, "").is_empty());
+    assert!(service.backends().reports.keys("another-bucket", "").is_empty());
+    assert!(service.backends().continuations.take().is_empty());
+}
+
+#[tokio::test]
 async fn an_event_delivered_again_after_the_import_ended_is_acknowledged_as_a_duplicate() {
     let service = importing(KEY, &rows(10));
     let summary = import_one(&service, KEY, Duration::from_secs(60)).await;
     let writes = service.backends().jobs.history(&summary.import_id).len();
     let again = service
-        .handle(
-            &event(&[(KEY, "ObjectCreated:Put")]),
-            "redelivery",
-            within(Duration::from_secs(60)),
-        )
+        .handle(&upload_of_key(), "redelivery", within(Duration::from_secs(60)))
         .await
         .unwrap();
     assert!(again.files.is_empty());
@@ -549,11 +570,7 @@ async fn an_event_delivered_again_while_another_invocation_holds_the_job_is_skip
         panic!("the other invocation holds the lease")
     };
     let answer = service
-        .handle(
-            &event(&[(KEY, "ObjectCreated:Put")]),
-            "duplicate",
-            within(Duration::from_secs(60)),
-        )
+        .handle(&upload_of_key(), "duplicate", within(Duration::from_secs(60)))
         .await
         .unwrap();
     assert!(answer.files.is_empty());
@@ -572,18 +589,14 @@ async fn a_continuation_that_never_arrives_is_made_up_for_by_the_retried_event_f
     let service = service(objects, Slow::default());
     // The first invocation stops at its checkpoint; its continuation is lost (say the invocation failed after it).
     let first = service
-        .handle(
-            &event(&[(KEY, "ObjectCreated:Put")]),
-            "first",
-            within(Duration::from_secs(5)),
-        )
+        .handle(&upload_of_key(), "first", within(Duration::from_secs(5)))
         .await
         .unwrap();
     assert_eq!(first.files[0].status, FileStatus::Incomplete);
     let checkpoint = first.files[0].resume_from.unwrap();
     assert!(service.backends().continuations.take().len() == 1);
     // Lambda retries the event: the job is taken on where it stopped, not started again.
-    let answers = run_to_end(&service, event(&[(KEY, "ObjectCreated:Put")]), Duration::from_secs(5)).await;
+    let answers = run_to_end(&service, upload_of_key(), Duration::from_secs(5)).await;
     let summary = answers.last().unwrap().files[0].clone();
     assert_eq!(summary.status, FileStatus::Completed);
     assert_eq!((summary.rows.total, summary.rows.imported), (1_000, 1_000));
@@ -601,7 +614,7 @@ async fn an_invocation_that_dies_holding_the_job_keeps_it_until_its_lease_runs_o
     let objects = MemoryBucket::default();
     objects.insert(BUCKET, KEY, rows(1_000));
     let service = service(objects, Slow::default());
-    let upload = event(&[(KEY, "ObjectCreated:Put")]);
+    let upload = upload_of_key();
     // The first invocation dies half-way through its work: no checkpoint, no release, no continuation.
     let dies = service.handle(&upload, "dies", within(Duration::from_secs(60)));
     assert!(tokio::time::timeout(Duration::from_secs(20), dies).await.is_err());

@@ -1,4 +1,7 @@
-//! Structured logging. Fields carry kinds, ids, counts and error codes — never names or other patient values.
+//! Structured logging and metrics. Fields and metrics carry kinds, ids, counts, durations and error codes — never
+//! names or other patient values.
+
+pub mod metrics;
 
 /// Installs the subscriber once per process: honours `RUST_LOG` and Lambda's JSON log format setting.
 pub fn init() {
