@@ -5,7 +5,9 @@ use super::deadline::DeadlineSource;
 use super::event::{ObjectRef, IMPORT_PREFIX, REPORT_PREFIX};
 use super::tally::{Counts, RowPos};
 use crate::error::truncate;
+use crate::telemetry::metrics::ImportEnded;
 use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// What the handler returns: one summary per imported file and the records it skipped.
@@ -203,6 +205,23 @@ impl FileSummary {
         self.error = error;
     }
 
+    /// What the metrics count of an import that ended: rejected and failed imports did not complete; a version
+    /// superseded by a newer upload is no alarm.
+    pub fn ended(&self) -> ImportEnded {
+        let parse = |at: &str| OffsetDateTime::parse(at, &Rfc3339).ok();
+        let started = parse(&self.started_at);
+        let finished = self.finished_at.as_deref().and_then(parse);
+        ImportEnded {
+            imported: self.rows.imported,
+            rejected: self.rows.rejected,
+            not_reached: self.rows.not_reached,
+            not_completed: matches!(self.status, FileStatus::Rejected | FileStatus::Failed),
+            duration: started
+                .zip(finished)
+                .and_then(|(started, finished)| (finished - started).try_into().ok()),
+        }
+    }
+
     /// The key of the `n`th part of the rejected-rows report.
     pub fn report_part(&self, n: u32) -> String {
         let stem = self.reports.rejected_rows.trim_end_matches(".rejected.csv");
@@ -238,6 +257,39 @@ mod tests {
     fn long_error_messages_are_cut() {
         let error = FileError::new(FileErrorCode::ReadFailed, "é".repeat(10_000));
         assert_eq!(error.message.chars().count(), FileError::MAX_MESSAGE + 1);
+    }
+
+    #[test]
+    fn an_ended_import_counts_as_not_completed_when_rejected_or_failed_and_lasts_from_start_to_finish() {
+        let object = ObjectRef {
+            bucket: "b".into(),
+            key: "imports/observations/ST/S01/a.csv".into(),
+            version_id: None,
+            etag: Some("e".into()),
+            sequencer: None,
+            uploader: None,
+        };
+        let started = time::macros::datetime!(2026-11-28 10:00:00 UTC);
+        let mut summary = FileSummary::start("i".into(), &object, started, DeadlineSource::Invocation);
+        summary.rows = Counts {
+            total: 10,
+            imported: 6,
+            rejected: 3,
+            not_reached: 1,
+        };
+        summary.finished_at = Some("2026-11-28T10:02:30.250Z".into());
+        for (status, not_completed) in [
+            (FileStatus::Completed, false),
+            (FileStatus::Superseded, false),
+            (FileStatus::Rejected, true),
+            (FileStatus::Failed, true),
+        ] {
+            summary.conclude(status, None);
+            let ended = summary.ended();
+            assert_eq!(ended.not_completed, not_completed, "{status:?}");
+            assert_eq!((ended.imported, ended.rejected, ended.not_reached), (6, 3, 1));
+            assert_eq!(ended.duration, Some(std::time::Duration::from_millis(150_250)));
+        }
     }
 
     #[test]

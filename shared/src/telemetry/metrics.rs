@@ -6,10 +6,8 @@
 //! function flushes, once per invocation, after its handler has returned (no task is left writing then).
 
 use crate::config::{ConfigError, Env};
-use crate::import::report::{FileStatus, FileSummary};
 use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use std::time::Duration;
 
 pub const ROWS_IMPORTED: &str = "RowsImported";
 pub const ROWS_REJECTED: &str = "RowsRejected";
@@ -66,20 +64,26 @@ fn describe() {
     describe_histogram!(IMPORT_DURATION, Unit::Milliseconds, "");
 }
 
-/// An import reached a final status: its rows for the whole file, how long it took from its first invocation to
-/// its last, and whether it ended without importing the file (rejected or failed; a version superseded by a newer
-/// upload is not an alarm).
-pub fn import_ended(summary: &FileSummary) {
-    counter!(ROWS_IMPORTED).increment(summary.rows.imported);
-    counter!(ROWS_REJECTED).increment(summary.rows.rejected);
-    counter!(ROWS_NOT_REACHED).increment(summary.rows.not_reached);
-    let not_completed = matches!(summary.status, FileStatus::Rejected | FileStatus::Failed);
-    counter!(IMPORTS_NOT_COMPLETED).increment(u64::from(not_completed));
-    let parse = |at: &str| OffsetDateTime::parse(at, &Rfc3339).ok();
-    let started = parse(&summary.started_at);
-    let finished = summary.finished_at.as_deref().and_then(parse);
-    if let (Some(started), Some(finished)) = (started, finished) {
-        histogram!(IMPORT_DURATION).record((finished - started).as_seconds_f64() * 1000.0);
+/// What one import that ended comes to, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImportEnded {
+    pub imported: u64,
+    pub rejected: u64,
+    pub not_reached: u64,
+    /// Whether it ended without importing the file (the import decides which statuses those are).
+    pub not_completed: bool,
+    /// From its first invocation to its last, when known.
+    pub duration: Option<Duration>,
+}
+
+/// An import reached a final status: its rows for the whole file, its duration, whether it failed to complete.
+pub fn import_ended(ended: ImportEnded) {
+    counter!(ROWS_IMPORTED).increment(ended.imported);
+    counter!(ROWS_REJECTED).increment(ended.rejected);
+    counter!(ROWS_NOT_REACHED).increment(ended.not_reached);
+    counter!(IMPORTS_NOT_COMPLETED).increment(u64::from(ended.not_completed));
+    if let Some(duration) = ended.duration {
+        histogram!(IMPORT_DURATION).record(duration.as_secs_f64() * 1000.0);
     }
 }
 
@@ -96,7 +100,6 @@ pub fn submission_answered(status: u16, code: Option<&'static str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::tally::Counts;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     use metrics_util::MetricKind;
 
@@ -135,28 +138,16 @@ mod tests {
             .collect()
     }
 
-    fn summary(status: FileStatus, imported: u64, rejected: u64, not_reached: u64) -> FileSummary {
-        let mut summary: FileSummary = serde_json::from_value(serde_json::json!({
-            "importId": "i", "bucket": "b", "key": "imports/observations/a.csv", "status": "running",
-            "rows": {"total": 0, "imported": 0, "rejected": 0, "notReached": 0},
-            "startedAt": "2026-11-28T10:00:00.000Z", "finishedAt": "2026-11-28T10:02:30.250Z",
-            "invocations": 3, "deadline": "invocation", "peakWritesInFlight": 0, "writeTasksAliveAfter": 0,
-            "reports": {"summary": "reports/s.json", "rejectedRows": "reports/r.csv"}
-        }))
-        .unwrap();
-        summary.status = status;
-        summary.rows = Counts {
-            total: imported + rejected + not_reached,
-            imported,
-            rejected,
-            not_reached,
-        };
-        summary
-    }
-
     #[test]
     fn an_ended_import_records_its_rows_its_duration_and_whether_it_completed() {
-        let all = recorded(|| import_ended(&summary(FileStatus::Completed, 40, 2, 0)));
+        let ended = ImportEnded {
+            imported: 40,
+            rejected: 2,
+            not_reached: 0,
+            not_completed: false,
+            duration: Some(Duration::from_millis(150_250)),
+        };
+        let all = recorded(|| import_ended(ended));
         assert_eq!(
             counters(&all),
             [
@@ -172,23 +163,15 @@ mod tests {
         };
         assert!(labels.is_empty(), "the alarms read the metrics without dimensions");
         assert_eq!(values.iter().map(|v| v.into_inner()).collect::<Vec<_>>(), [150_250.0]);
-    }
 
-    #[test]
-    fn rejected_and_failed_imports_count_as_not_completed_a_superseded_one_does_not() {
-        for (status, expected) in [
-            (FileStatus::Rejected, 1),
-            (FileStatus::Failed, 1),
-            (FileStatus::Superseded, 0),
-        ] {
-            let all = recorded(|| import_ended(&summary(status, 0, 0, 7)));
-            let counts = counters(&all);
-            assert!(
-                counts.contains(&(IMPORTS_NOT_COMPLETED, expected)),
-                "{status:?}: {counts:?}"
-            );
-            assert!(counts.contains(&(ROWS_NOT_REACHED, 7)), "{status:?}: {counts:?}");
-        }
+        let failed = ImportEnded {
+            not_completed: true,
+            duration: None,
+            ..ended
+        };
+        let all = recorded(|| import_ended(failed));
+        assert!(counters(&all).contains(&(IMPORTS_NOT_COMPLETED, 1)), "{all:?}");
+        assert!(all.iter().all(|(name, ..)| name != IMPORT_DURATION), "{all:?}");
     }
 
     #[test]

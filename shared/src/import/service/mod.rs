@@ -540,11 +540,13 @@ where
             "the summary report",
         )
         .await?;
-        if !self.save(&job).await? {
+        if self.save(&job).await? {
+            // Counted by the invocation whose final record stands, so that an import is counted once.
+            crate::telemetry::metrics::import_ended(job.summary.ended());
+        } else {
             tracing::warn!("the job was taken over before its final record was written");
         }
         self.log(&job.summary, "import finished");
-        crate::telemetry::metrics::import_ended(&job.summary);
         Ok(Outcome::File(Box::new(job.summary)))
     }
 
