@@ -53,7 +53,7 @@ impl<S: SubmissionStore> SubmissionApi<S> {
                 }
             };
             audit.emit(&request_id, response.status(), code);
-            if audit.route.is_some_and(|route| route.starts_with("POST ")) {
+            if audit.route == Some(Route::SUBMIT) {
                 metrics::submission_answered(response.status().as_u16(), code);
             }
             response

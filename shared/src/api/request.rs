@@ -16,11 +16,15 @@ pub enum Route<'a> {
 }
 
 impl Route<'_> {
-    /// The route as `template.yaml` declares it, for the audit line.
+    /// The templates of the routes as `template.yaml` declares them.
+    pub const SUBMIT: &'static str = "POST /questionnaires/{kind}";
+    pub const FETCH: &'static str = "GET /questionnaires/{kind}/{id}";
+
+    /// The route's template, for the audit line and the metrics.
     pub fn template(&self) -> &'static str {
         match self {
-            Self::Submit { .. } => "POST /questionnaires/{kind}",
-            Self::Fetch { .. } => "GET /questionnaires/{kind}/{id}",
+            Self::Submit { .. } => Self::SUBMIT,
+            Self::Fetch { .. } => Self::FETCH,
         }
     }
 }

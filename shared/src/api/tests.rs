@@ -190,6 +190,47 @@ async fn the_submitter_reads_it_back_and_another_patient_gets_the_same_404_as_fo
 }
 
 #[tokio::test]
+async fn submissions_are_counted_by_outcome_and_reads_are_not() {
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    // The test's runtime has one thread: the recorder stays current across the awaits.
+    let _current = metrics::set_default_local_recorder(&recorder);
+    let api = api();
+    let id = submitted(&api, PATIENT_A).await;
+    let invalid = api
+        .handle(post_as(PATIENT_A, "daily-pain", r#"{"painLevel": 11}"#))
+        .await;
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        api.handle(get_as(PATIENT_A, "daily-pain", &id)).await.status(),
+        StatusCode::OK
+    );
+
+    let mut counted: Vec<(String, Vec<String>, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key().clone();
+            let labels = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+            let metrics_util::debugging::DebugValue::Counter(n) = value else {
+                panic!("{key:?}: {value:?}")
+            };
+            (key.name().to_owned(), labels, n)
+        })
+        .collect();
+    counted.sort();
+    let outcome = |o: &str| vec![format!("Outcome={o}")];
+    assert_eq!(
+        counted,
+        [
+            ("Submissions".to_owned(), outcome("accepted"), 1),
+            ("Submissions".to_owned(), outcome("validation_failed"), 1),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn staff_read_every_submission_and_imported_ones_are_staff_only() {
     let api = api();
     let id = submitted(&api, PATIENT_A).await;
