@@ -7,7 +7,7 @@ CloudFormation property names match the DynamoDB and S3 API parameters, so the p
         # create everything; write the functions' variables (and RESOURCE_<LogicalId>=<name> lines)
     python local_stack.py show-item TABLE KEY=VALUE   # print one item as JSON
     python local_stack.py show-object BUCKET KEY      # print one object
-    python local_stack.py upload BUCKET KEY FILE      # upload a file
+    python local_stack.py as-sent EVENT OUT           # upload what an import event names; write it as S3 sends it
     python local_stack.py bucket-name LOGICAL_ID      # the local name of a bucket of the template
     python local_stack.py api-routes FILE             # the HTTP API's routes, scopes and JWT issuer, for the gateway
 """
@@ -15,7 +15,9 @@ CloudFormation property names match the DynamoDB and S3 API parameters, so the p
 import json
 import os
 import sys
+import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import boto3
 import yaml
@@ -148,10 +150,44 @@ def show_item(table, key_arg):
     print(json.dumps(item.get("Item"), indent=2, sort_keys=True))
 
 
-def upload(bucket, key, path):
+def as_sent(event_file, out_file):
+    """Uploads each object an import event of events/ names (a record under imports/, or a continuation) from
+    events/data/<file name>, and writes a copy of the event carrying the new version's id, ETag, size and a fresh
+    sequencer, as S3 would send it: the function reads exactly the version an event names, and the events in the
+    repository hold placeholders."""
+    event_path, out_path = Path(event_file), Path(out_file)
+    event = json.loads(event_path.read_text())
     s3 = boto3.client("s3")
-    s3.upload_file(path, bucket, key)
-    print(f"uploaded {path} to s3://{bucket}/{key}")
+    uploaded = {}
+
+    def put(bucket, key):
+        if (bucket, key) not in uploaded:
+            data = event_path.parent / "data" / key.rsplit("/", 1)[-1]
+            if not data.is_file():
+                raise SystemExit(f"{event_path.name} names s3://{bucket}/{key}; no {data} to upload")
+            answer = s3.put_object(Bucket=bucket, Key=key, Body=data.read_bytes())
+            uploaded[(bucket, key)] = (answer["ETag"].strip('"'), answer.get("VersionId"), data.stat().st_size)
+            print(f"uploaded {data} to s3://{bucket}/{key}", file=sys.stderr)
+        return uploaded[(bucket, key)]
+
+    def sequencer():
+        return f"{time.time_ns():020X}"
+
+    for record in event.get("Records", []):
+        bucket, obj = record["s3"]["bucket"]["name"], record["s3"]["object"]
+        key = unquote(obj["key"].replace("+", " "))
+        if key.startswith("imports/") and key.endswith(".csv"):
+            etag, version, size = put(bucket, key)
+            obj.update(eTag=etag, size=size, sequencer=sequencer())
+            if version:
+                obj["versionId"] = version
+    if "continueImport" in event:
+        ref = event["continueImport"]
+        etag, version, _ = put(ref["bucket"], ref["key"])
+        ref.update(etag=etag, sequencer=sequencer())
+        if version:
+            ref["versionId"] = version
+    out_path.write_text(json.dumps(event, indent=2) + "\n")
 
 
 def bucket_name(logical_id):
@@ -202,7 +238,7 @@ if __name__ == "__main__":
         "provision": provision,
         "show-item": show_item,
         "show-object": show_object,
-        "upload": upload,
+        "as-sent": as_sent,
         "bucket-name": bucket_name,
         "api-routes": api_routes,
     }
