@@ -14,6 +14,11 @@ garbage collector takes most of a second, during which the server answers nothin
 taking over a second in the deadline tests). After each request the objects that survived it are frozen out of the
 collector's passes (`gc.freeze`); reference counting still frees everything that is not in a cycle.
 
+moto also keeps a reference to every model object it ever created, for its dashboard (`instances_tracked`),
+including the copy of each table that a TransactWriteItems makes: memory grew with the square of the number of
+transactions (a few thousand submissions took the server to tens of gigabytes). Here nothing is tracked; the
+dashboard's data (`/moto-api/data.json`) still answers, with no models listed.
+
     python moto_server.py HOST PORT
 """
 
@@ -22,9 +27,16 @@ import os
 import sys
 import threading
 
+from moto.core.common_models import BaseModel
 from moto.dynamodb.models.table import Table
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
+
+def _untracked(cls, *args, **kwargs):
+    return object.__new__(cls)
+
+
+BaseModel.__new__ = _untracked
 
 _dynamodb = threading.Lock()
 _query = Table.query

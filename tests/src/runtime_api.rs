@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{oneshot, Notify};
 
 /// What the binary did with one invocation.
@@ -33,6 +33,8 @@ pub struct Outcome {
     pub peak_rss_kib: Option<u64>,
     /// Whether the binary polled for its next event after answering (its handler had returned).
     pub polled_again: bool,
+    /// From the delivery of the event (the process thawed) to its answer, at the fixture's clock.
+    pub latency: Duration,
 }
 
 pub fn now_ms() -> u64 {
@@ -66,6 +68,7 @@ struct Running {
     id: String,
     started_ms: u64,
     deadline_ms: u64,
+    started: Instant,
 }
 
 #[derive(Default)]
@@ -79,6 +82,9 @@ struct State {
     outcomes: Vec<Outcome>,
     delivered: u64,
     frozen: bool,
+    spawned: Option<Instant>,
+    /// From the start of the process to its first poll for an event: its init phase.
+    init: Option<Duration>,
 }
 
 impl State {
@@ -91,12 +97,6 @@ impl State {
             return;
         };
         self.delivered += 1;
-        let started_ms = now_ms();
-        let delivery = Delivery {
-            id: format!("fixture-invocation-{}", self.delivered),
-            deadline_ms: started_ms + self.timeout.as_millis() as u64,
-            payload,
-        };
         if let Some(pid) = self.pid {
             // The peak memory of this invocation alone.
             let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
@@ -105,10 +105,17 @@ impl State {
                 self.frozen = false;
             }
         }
+        let started_ms = now_ms();
+        let delivery = Delivery {
+            id: format!("fixture-invocation-{}", self.delivered),
+            deadline_ms: started_ms + self.timeout.as_millis() as u64,
+            payload,
+        };
         self.running = Some(Running {
             id: delivery.id.clone(),
             started_ms,
             deadline_ms: delivery.deadline_ms,
+            started: Instant::now(),
         });
         let _ = waiter.send(delivery);
     }
@@ -118,6 +125,16 @@ fn signal(pid: u32, name: &str) {
     let _ = std::process::Command::new("kill")
         .args([format!("-{name}"), pid.to_string()])
         .status();
+}
+
+/// User and system CPU time of a process so far, its finished threads included (`/proc/<pid>/stat`, in clock ticks
+/// of 10 ms: the kernel's `USER_HZ` is 100 on Linux).
+pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -153,12 +170,17 @@ impl Lambda {
         };
         let address = server.url.trim_start_matches("http://").to_owned();
         // The function's log lines, kept where the checks after the suites read them.
-        let (log_path, log) = crate::logs::file_at("import-csv");
+        let name = binary
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("function")
+            .to_owned();
+        let (log_path, log) = crate::logs::file_at(&name);
         let mut command = tokio::process::Command::new(binary);
         command
             .env("AWS_LAMBDA_RUNTIME_API", &address)
             .env("AWS_ENDPOINT_URL_LAMBDA", &server.url)
-            .env("AWS_LAMBDA_FUNCTION_NAME", "import-csv")
+            .env("AWS_LAMBDA_FUNCTION_NAME", &name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
@@ -171,6 +193,8 @@ impl Lambda {
         for (k, v) in env {
             command.env(k, v);
         }
+        // Noted before the spawn: a fast binary may poll before `spawn` returns here.
+        state.lock().unwrap().spawned = Some(Instant::now());
         let child = command.spawn().expect("start the function binary");
         state.lock().unwrap().pid = child.id();
         Self {
@@ -180,6 +204,23 @@ impl Lambda {
             log: log_path,
             _server: server,
         }
+    }
+
+    /// How long the process took from its start to its first poll for an event (its init phase), once it polled.
+    pub fn init_time(&self) -> Option<Duration> {
+        self.state.lock().unwrap().init
+    }
+
+    /// Waits for the first poll for an event: the end of the init phase.
+    pub async fn until_initialised(&mut self, limit: Duration) -> Duration {
+        self.wait(limit, |state| state.init.is_some()).await;
+        self.init_time().expect("the function polled")
+    }
+
+    /// CPU time (user and system) the function process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let pid = self.state.lock().unwrap().pid.expect("a running function");
+        process_cpu_time(pid).expect("the function process's /proc/<pid>/stat")
     }
 
     /// Gives the invocations that start from now on `timeout` (a function's timeout changed between invocations).
@@ -285,6 +326,9 @@ async fn route(request: Request<Incoming>, state: Arc<Mutex<State>>, changed: Ar
             if let Some(last) = state.outcomes.last_mut() {
                 last.polled_again = true;
             }
+            if state.init.is_none() {
+                state.init = state.spawned.map(|spawned| spawned.elapsed());
+            }
             state.waiting = Some(sender);
             // Between invocations the process is frozen, as Lambda freezes it.
             if let Some(pid) = state.pid.filter(|_| state.queue.is_empty() && !state.frozen) {
@@ -347,6 +391,7 @@ async fn route(request: Request<Incoming>, state: Arc<Mutex<State>>, changed: Ar
         let mut state = state.lock().unwrap();
         let running = state.running.take();
         let (started_ms, deadline_ms) = running.as_ref().map_or((0, 0), |r| (r.started_ms, r.deadline_ms));
+        let latency = running.as_ref().map_or(Duration::ZERO, |r| r.started.elapsed());
         let answered = running.is_some_and(|r| path.contains(&r.id));
         let outcome = Outcome {
             kind: if answered {
@@ -360,6 +405,7 @@ async fn route(request: Request<Incoming>, state: Arc<Mutex<State>>, changed: Ar
             deadline_ms,
             peak_rss_kib: state.pid.and_then(peak_rss_kib),
             polled_again: false,
+            latency,
         };
         state.outcomes.push(outcome);
     }

@@ -9,14 +9,36 @@ use shared::import::ports::s3::S3Objects;
 use shared::import::{Backends, ImportService};
 use shared::telemetry::{self, metrics::Metrics};
 use std::sync::Arc;
+use tokio::sync::OnceCell;
 
-#[tokio::main]
+/// mimalloc: glibc's allocator spent a quarter of the import's CPU on the small allocations of each row's item.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// One thread: at the memory sizes in template.yaml Lambda gives less than one vCPU, so worker threads would only
+/// add cross-thread wake-ups.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let metrics = Metrics::install(&Env::process())?;
     let config = ImportConfig::from_env(&Env::process())?;
     // Lambda names the function; an import continues in a new invocation of this same function.
     let function = Env::process().required("AWS_LAMBDA_FUNCTION_NAME")?;
+    // The SDK's set-up (credential chain, HTTPS client, TLS roots) waits for the first event: init stays short.
+    let service = OnceCell::new();
+    let (service, config, function, metrics) = (&service, &config, &function, &metrics);
+    run(service_fn(move |event: LambdaEvent<_>| async move {
+        let service = service.get_or_init(|| build(config, function)).await;
+        let answer = service.invoke(event).await;
+        metrics.flush();
+        answer
+    }))
+    .await
+}
+
+type Service = ImportService<S3Objects, S3Objects, DynamoJobStore, SelfInvoke, DynamoSink>;
+
+async fn build(config: &ImportConfig, function: &str) -> Service {
     let sdk = aws::sdk_config().await;
     let dynamodb = aws::dynamodb(&sdk);
     let s3 = S3Objects::new(aws::s3(&sdk));
@@ -24,15 +46,8 @@ async fn main() -> Result<(), Error> {
         objects: s3.clone(),
         reports: s3,
         jobs: DynamoJobStore::new(dynamodb.clone(), &config.import_jobs_table),
-        continuations: SelfInvoke::new(aws::lambda(&sdk), function),
+        continuations: SelfInvoke::new(aws::lambda(&sdk), function.to_owned()),
         rows: Arc::new(DynamoSink::new(dynamodb)),
     };
-    let service = ImportService::new(backends, config);
-    let (service, metrics) = (&service, &metrics);
-    run(service_fn(move |event: LambdaEvent<_>| async move {
-        let answer = service.invoke(event).await;
-        metrics.flush();
-        answer
-    }))
-    .await
+    ImportService::new(backends, config.clone())
 }

@@ -32,9 +32,9 @@ impl Dataset for Echo {
             .iter()
             .map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())))
             .collect();
-        item.insert("__line".into(), AttributeValue::N(at.provenance.line.to_string()));
+        item.insert("__line".into(), AttributeValue::N(at.line.to_string()));
         Ok(WriteItem {
-            key: at.provenance.line.to_string(),
+            key: at.line.to_string(),
             item,
         })
     }
@@ -44,7 +44,7 @@ impl Dataset for Echo {
 struct Recorder(Mutex<Vec<Item>>);
 
 impl BatchSink for Recorder {
-    async fn write_batch(&self, _: &str, items: Vec<Item>) -> Result<Vec<usize>, SinkError> {
+    async fn write_batch(&self, _: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
         self.0.lock().unwrap().extend(items);
         Ok(Vec::new())
     }

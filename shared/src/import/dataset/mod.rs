@@ -176,17 +176,32 @@ impl<'a> Row<'a> {
     }
 }
 
-/// What a row's item records besides its own cells.
+/// What a row's item records besides its own cells. Borrowed from the file's facts: nothing is copied per row.
 pub struct RowContext<'a> {
-    pub provenance: &'a Provenance,
+    /// The file's provenance, shared by its rows ([`RowContext::provenance`] is this row's).
+    pub file: &'a Provenance,
+    /// The line of the file where the row starts.
+    pub line: u64,
     /// The import's secret, for ids that must not be computable from public facts.
     pub id_secret: &'a IdSecret,
     pub request_id: &'a str,
     pub uploader: Option<&'a str>,
     /// When the import started: "not in the future" is judged against it, and it is the import timestamp.
     pub now: OffsetDateTime,
+    /// `now` as stored (RFC 3339 with milliseconds), formatted once per file.
+    pub imported_at: &'a str,
     /// When the object was last modified; the time part of derived ids.
     pub object_time: OffsetDateTime,
+}
+
+impl RowContext<'_> {
+    /// Where this row came from: its file and line.
+    pub fn provenance(&self) -> Provenance {
+        Provenance {
+            line: self.line,
+            ..self.file.clone()
+        }
+    }
 }
 
 /// A row's item as DynamoDB attributes; failing to encode it is reported for that row, not for the file.

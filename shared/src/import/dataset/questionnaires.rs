@@ -88,17 +88,17 @@ impl Dataset for QuestionnaireRows {
         // The same id every time this object version is imported (a redelivered event overwrites), but not one
         // that anybody could compute from bucket, key, line and upload time.
         let object_ms = (at.object_time.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
-        let id = at.id_secret.questionnaire_id(at.provenance.line, object_ms);
+        let id = at.id_secret.questionnaire_id(at.line, object_ms);
         let record = SubmissionRecord {
             id: id.clone(),
             kind: self.kind.name().to_owned(),
-            received_at: crate::time::rfc3339_millis(at.now),
+            received_at: at.imported_at.to_owned(),
             schema_version: self.kind.schema_version(),
             request_id: at.request_id.to_owned(),
             submitted_by: None,
             imported_by: at.uploader.map(str::to_owned),
             answers,
-            provenance: Some(at.provenance.clone()),
+            provenance: Some(at.provenance()),
         };
         let item = super::encode(&record)?;
         Ok(WriteItem { key: id, item })
@@ -137,11 +137,13 @@ mod tests {
         let provenance = provenance(line);
         let secret = crate::import::ids::IdSecret::from_bytes(&[7; 32]).unwrap();
         let at = RowContext {
-            provenance: &provenance,
+            file: &provenance,
+            line,
             id_secret: &secret,
             request_id: "r",
             uploader: Some("AWS:uploader"),
             now: datetime!(2026-11-27 12:00 UTC),
+            imported_at: "2026-11-27T12:00:00.000Z",
             object_time: datetime!(2026-11-27 11:00 UTC),
         };
         dataset.decode(&Row::new(&header, cells), &at)

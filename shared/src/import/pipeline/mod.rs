@@ -11,7 +11,7 @@ use super::dataset::{Dataset, Header};
 use super::ids::IdSecret;
 use super::ports::BatchSink;
 use super::tally::{RowPos, Tally};
-use super::writer::{BatchWriter, InFlight, RetryPolicy, BATCH_SIZE};
+use super::writer::{BatchWriter, InFlight, RetryPolicy};
 use crate::provenance::Provenance;
 use reader::RowReader;
 use std::sync::Arc;
@@ -24,8 +24,8 @@ use tokio::task::JoinSet;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// Rows queued per write task beyond the batch it is filling: how far the reader may run ahead.
-const QUEUE_PER_TASK: usize = 2 * BATCH_SIZE;
+/// Full batches queued per write task, beside the one the reader is filling: how far the reader may run ahead.
+const QUEUE_PER_TASK: usize = 2;
 
 /// How reading a body ended. Where to go on from is the tally's checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +115,7 @@ impl<S: BatchSink> Pipeline<S> {
             facts,
             stop_at,
             tally,
+            imported_at: crate::time::rfc3339_millis(facts.now),
         };
 
         let cancel = CancellationToken::new();

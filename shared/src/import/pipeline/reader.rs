@@ -7,15 +7,15 @@ use crate::import::dataset::{Dataset, Header, Row, RowContext};
 use crate::import::lines::{LineCounting, LineIndex};
 use crate::import::rejection::{whole_row, Rejection, RowCode};
 use crate::import::tally::{RowPos, Tally};
-use crate::import::writer::Entry;
-use crate::provenance::Provenance;
+use crate::import::writer::{add_to_batch, Entry, BATCH_SIZE};
 use csv_async::{AsyncReader, AsyncReaderBuilder, ByteRecord};
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep_until, Instant, Sleep};
 
 /// The most columns a header may name: a header is read whole, so its size is bounded like a record's.
 pub const MAX_COLUMNS: usize = 1_000;
@@ -92,18 +92,48 @@ pub struct RowReader<'a, R> {
     pub facts: &'a FileFacts,
     pub stop_at: Instant,
     pub tally: &'a Tally,
+    /// The import time as stored, formatted once.
+    pub imported_at: String,
 }
 
 impl<R: AsyncRead + Unpin + Send> RowReader<'_, R> {
     /// Reads rows until the end of the body, the stop instant or a record over the size limit; rejected rows go to
-    /// the tally, valid ones to the queue of the task that owns their key.
-    pub async fn read_rows(&mut self, header: &Header, queues: &[mpsc::Sender<Entry>]) -> ReadEnd {
+    /// the tally, valid ones into a batch for the task that owns their key, sent to its queue once full (one
+    /// hand-over and one wake-up per batch, not per row). When reading ends, the partial batches follow, except at
+    /// the stop instant: then their rows stay pending (not reached, the checkpoint at or before them).
+    pub async fn read_rows(&mut self, header: &Header, queues: &[mpsc::Sender<Vec<Entry>>]) -> ReadEnd {
+        let mut batches: Vec<Vec<Entry>> = queues.iter().map(|_| Vec::with_capacity(BATCH_SIZE)).collect();
+        // One timer for the whole read: a new one per row would register and cancel a timer entry twice a row.
+        let stop = sleep_until(self.stop_at);
+        tokio::pin!(stop);
+        let end = self.fill_batches(header, queues, &mut batches, stop.as_mut()).await;
+        if end == ReadEnd::Deadline {
+            return end;
+        }
+        for (queue, batch) in queues.iter().zip(batches).filter(|(_, b)| !b.is_empty()) {
+            tokio::select! {
+                biased;
+                _ = &mut stop => return ReadEnd::Deadline,
+                _ = queue.send(batch) => {}
+            }
+        }
+        end
+    }
+
+    /// The reading loop of [`Self::read_rows`]: sends each batch that fills up, leaves the partial ones in `batches`.
+    async fn fill_batches(
+        &mut self,
+        header: &Header,
+        queues: &[mpsc::Sender<Vec<Entry>>],
+        batches: &mut [Vec<Entry>],
+        mut stop: Pin<&mut Sleep>,
+    ) -> ReadEnd {
         let mut record = ByteRecord::new();
         loop {
             let starts = self.body.csv.position().clone();
             let read = tokio::select! {
                 biased;
-                _ = sleep_until(self.stop_at) => return ReadEnd::Deadline,
+                _ = &mut stop => return ReadEnd::Deadline,
                 read = self.body.csv.read_byte_record(&mut record) => read,
             };
             match read {
@@ -128,13 +158,17 @@ impl<R: AsyncRead + Unpin + Send> RowReader<'_, R> {
                 }
             };
             self.tally.dispatched(row, next);
-            let queue = &queues[task_for(&entry.key, queues.len())];
+            let task = task_for(&entry.key, queues.len());
+            add_to_batch(&mut batches[task], entry);
+            if batches[task].len() < BATCH_SIZE {
+                continue;
+            }
+            let full = std::mem::replace(&mut batches[task], Vec::with_capacity(BATCH_SIZE));
             tokio::select! {
                 biased;
-                // The row stays pending: not reached, and the checkpoint is at or before it.
-                _ = sleep_until(self.stop_at) => return ReadEnd::Deadline,
-                // A closed queue means its task panicked; the row stays pending likewise.
-                _ = queue.send(entry) => {}
+                _ = &mut stop => return ReadEnd::Deadline,
+                // A closed queue means its task panicked; its rows stay pending (not reached).
+                _ = queues[task].send(full) => {}
             }
         }
     }
@@ -159,16 +193,14 @@ impl<R: AsyncRead + Unpin + Send> RowReader<'_, R> {
                 }
             }
         }
-        let provenance = Provenance {
-            line: row.line,
-            ..self.facts.provenance.clone()
-        };
         let at = RowContext {
-            provenance: &provenance,
+            file: &self.facts.provenance,
+            line: row.line,
             id_secret: &self.facts.id_secret,
             request_id: &self.facts.request_id,
             uploader: self.facts.uploader.as_deref(),
             now: self.facts.now,
+            imported_at: &self.imported_at,
             object_time: self.facts.object_time,
         };
         // A bug in one row's rules must not take the import (and its tasks) down: the row is reported instead.
@@ -180,11 +212,7 @@ impl<R: AsyncRead + Unpin + Send> RowReader<'_, R> {
                         "processing this row failed unexpectedly",
                     ))
                 })?;
-        Ok(Entry {
-            key: decoded.key,
-            item: decoded.item,
-            rows: vec![row],
-        })
+        Ok(Entry::new(decoded.key, decoded.item, row))
     }
 }
 

@@ -1,13 +1,13 @@
-//! One write task: takes rows from its queue, fills batches and hands them to its writer.
+//! One write task: takes full batches from its queue and hands them to its writer.
 
 use crate::import::ports::BatchSink;
-use crate::import::writer::{add_to_batch, BatchWriter, Entry, TaskGuard, BATCH_SIZE};
+use crate::import::writer::{BatchWriter, Entry, TaskGuard};
 use tokio::sync::mpsc;
 
 pub struct WriteTask<S> {
     /// Counts the task as alive for as long as its future exists.
     pub alive: TaskGuard,
-    pub queue: mpsc::Receiver<Entry>,
+    pub queue: mpsc::Receiver<Vec<Entry>>,
     pub writer: BatchWriter<S>,
 }
 
@@ -19,22 +19,15 @@ impl<S: BatchSink> WriteTask<S> {
             mut queue,
             writer,
         } = self;
-        let mut batch = Vec::with_capacity(BATCH_SIZE);
         loop {
-            let next = tokio::select! {
+            let batch = tokio::select! {
                 biased;
                 _ = writer.cancel.cancelled() => return,
-                next = queue.recv() => next,
+                batch = queue.recv() => batch,
             };
-            let closed = next.is_none();
-            if let Some(entry) = next {
-                add_to_batch(&mut batch, entry);
-            }
-            if batch.len() >= BATCH_SIZE || (closed && !batch.is_empty()) {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_SIZE));
-                writer.write(full).await;
-            }
-            if closed || writer.cancel.is_cancelled() {
+            let Some(batch) = batch else { return };
+            writer.write(batch).await;
+            if writer.cancel.is_cancelled() {
                 return;
             }
         }

@@ -7,6 +7,7 @@ use crate::import::dataset::{self, Header, Row, RowContext, WriteItem};
 use crate::import::ports::{Item, SinkError};
 use crate::import::rejection::Rejection;
 use crate::import::tally::ReportLimit;
+use crate::import::writer::BATCH_SIZE;
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -48,21 +49,21 @@ impl FakeSink {
 }
 
 impl BatchSink for FakeSink {
-    async fn write_batch(&self, _table: &str, items: Vec<Item>) -> Result<Vec<usize>, SinkError> {
+    async fn write_batch(&self, _table: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
         assert!(items.len() <= BATCH_SIZE, "batch of {}", items.len());
         let _overlapping = self.overlap.enter();
         tokio::time::sleep(self.latency).await;
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         let unprocessed = (self.script)(call, &items)?;
-        let mut stored = self.stored.lock().unwrap();
-        stored.extend(
-            items
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| !unprocessed.contains(i))
-                .map(|(_, item)| item),
-        );
-        Ok(unprocessed)
+        let (left, written): (Vec<_>, Vec<_>) = items
+            .into_iter()
+            .enumerate()
+            .partition(|(i, _)| unprocessed.contains(i));
+        self.stored
+            .lock()
+            .unwrap()
+            .extend(written.into_iter().map(|(_, item)| item));
+        Ok(left.into_iter().map(|(_, item)| item).collect())
     }
 }
 
@@ -225,8 +226,9 @@ async fn the_deadline_stops_everything_and_every_row_is_accounted_for() {
     // nothing and counts nothing twice.
     let resume = result.checkpoint;
     assert_eq!(resume.line - 2, result.counts.imported + result.counts.rejected);
-    // The reader ran at most a bounded number of rows ahead of the writers.
-    let bound = 2 * (QUEUE_PER_TASK + BATCH_SIZE) as u64 + 1;
+    // The reader ran at most a bounded number of rows ahead of the writers: per task, the batch being written, the
+    // queued ones and the one being filled.
+    let bound = (2 * (1 + QUEUE_PER_TASK + 1) * BATCH_SIZE) as u64 + 1;
     assert!(
         result.counts.not_reached <= bound,
         "{} rows ahead",
@@ -437,7 +439,7 @@ impl Dataset for Fragile {
             aws_sdk_dynamodb::types::AttributeValue::S(value.to_owned()),
         )]);
         Ok(WriteItem {
-            key: format!("{value}{}", at.provenance.line),
+            key: format!("{value}{}", at.line),
             item,
         })
     }

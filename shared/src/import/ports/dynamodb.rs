@@ -20,11 +20,11 @@ impl DynamoSink {
 }
 
 impl BatchSink for DynamoSink {
-    async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<usize>, SinkError> {
+    async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
         let requests: Vec<WriteRequest> = items
-            .iter()
+            .into_iter()
             .map(|item| {
-                let put = PutRequest::builder().set_item(Some(item.clone())).build();
+                let put = PutRequest::builder().set_item(Some(item)).build();
                 put.map(|put| WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, _>>()
@@ -42,16 +42,15 @@ impl BatchSink for DynamoSink {
                 retryable: is_retryable(&e),
                 message: format!("BatchWriteItem on {table} failed: {}", DisplayErrorContext(&e)),
             })?;
-        let unprocessed = output
+        // DynamoDB returns the unprocessed requests themselves.
+        Ok(output
             .unprocessed_items
             .unwrap_or_default()
             .remove(table)
-            .unwrap_or_default();
-        // DynamoDB returns the unprocessed requests themselves; find them among ours.
-        Ok(unprocessed
-            .iter()
-            .filter_map(|request| request.put_request.as_ref())
-            .filter_map(|put| items.iter().position(|item| *item == put.item))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|request| request.put_request)
+            .map(|put| put.item)
             .collect())
     }
 }

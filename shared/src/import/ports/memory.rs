@@ -295,7 +295,7 @@ impl MemoryTables {
 }
 
 impl BatchSink for MemoryTables {
-    async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<usize>, SinkError> {
+    async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
         lock(&self.items).entry(table.to_owned()).or_default().extend(items);
         Ok(Vec::new())
     }

@@ -161,8 +161,9 @@ pub trait Continuations: Send + Sync {
 
 /// Where batches of rows go. DynamoDB in production; tests put a slow, failing or recording sink in its place.
 pub trait BatchSink: Send + Sync + 'static {
-    /// Writes the items; returns the indexes of those left unprocessed.
-    fn write_batch(&self, table: &str, items: Vec<Item>) -> impl Future<Output = Result<Vec<usize>, SinkError>> + Send;
+    /// Writes the items; returns those left unprocessed. The items are the sink's to move into its request, so a
+    /// batch is built without copying them.
+    fn write_batch(&self, table: &str, items: Vec<Item>) -> impl Future<Output = Result<Vec<Item>, SinkError>> + Send;
 }
 
 #[derive(Debug, Clone)]

@@ -275,7 +275,7 @@ async fn an_object_above_the_size_limit_is_rejected_unread() {
 struct Slow(MemoryTables);
 
 impl BatchSink for Slow {
-    async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<usize>, SinkError> {
+    async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
         tokio::time::sleep(Duration::from_secs(1)).await;
         self.0.write_batch(table, items).await
     }
@@ -440,7 +440,7 @@ async fn an_object_that_does_not_open_before_the_stop_time_fails_rather_than_loo
 struct Panicking;
 
 impl BatchSink for Panicking {
-    async fn write_batch(&self, _: &str, _: Vec<Item>) -> Result<Vec<usize>, SinkError> {
+    async fn write_batch(&self, _: &str, _: Vec<Item>) -> Result<Vec<Item>, SinkError> {
         panic!("a bug in the sink")
     }
 }

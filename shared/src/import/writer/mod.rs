@@ -16,17 +16,31 @@ use tokio_util::sync::CancellationToken;
 /// DynamoDB's limit of requests per `BatchWriteItem`.
 pub const BATCH_SIZE: usize = 25;
 
-/// One item to write and the rows it stands for (several when a later row overwrote an earlier one's key).
+/// One item to write and the row it stands for, with the earlier rows of the same key it overwrote in its batch.
 #[derive(Debug)]
 pub struct Entry {
     pub key: String,
     pub item: Item,
-    pub rows: Vec<RowPos>,
+    pub row: RowPos,
+    /// Empty unless a later row took this key's place in a batch (an empty `Vec` allocates nothing).
+    pub overwritten: Vec<RowPos>,
 }
 
 impl Entry {
+    pub fn new(key: String, item: Item, row: RowPos) -> Self {
+        Self {
+            key,
+            item,
+            row,
+            overwritten: Vec::new(),
+        }
+    }
+
     fn rows_of(entries: &[Entry]) -> Vec<RowPos> {
-        entries.iter().flat_map(|e| e.rows.iter().copied()).collect()
+        entries
+            .iter()
+            .flat_map(|e| e.overwritten.iter().copied().chain([e.row]))
+            .collect()
     }
 }
 
@@ -36,7 +50,9 @@ pub fn add_to_batch(batch: &mut Vec<Entry>, entry: Entry) {
     match batch.iter_mut().find(|e| e.key == entry.key) {
         Some(existing) => {
             existing.item = entry.item;
-            existing.rows.extend(entry.rows);
+            existing.overwritten.push(existing.row);
+            existing.overwritten.extend(entry.overwritten);
+            existing.row = entry.row;
         }
         None => batch.push(entry),
     }
@@ -65,6 +81,7 @@ impl<S: BatchSink> BatchWriter<S> {
             let mut attempt = 0;
             loop {
                 attempt += 1;
+                // The one copy of the items: the sink moves it into its request; the entries keep theirs for a retry.
                 let items = pending.iter().map(|e| e.item.clone()).collect();
                 let result = {
                     let _writing = self.in_flight.enter();
@@ -72,13 +89,10 @@ impl<S: BatchSink> BatchWriter<S> {
                 };
                 match result {
                     Ok(unprocessed) => {
-                        let (retry, done): (Vec<_>, Vec<_>) = pending
-                            .into_iter()
-                            .enumerate()
-                            .partition(|(i, _)| unprocessed.contains(i));
-                        let done: Vec<Entry> = done.into_iter().map(|(_, e)| e).collect();
+                        let (retry, done): (Vec<_>, Vec<_>) =
+                            pending.into_iter().partition(|e| unprocessed.contains(&e.item));
                         self.tally.imported(&Entry::rows_of(&done));
-                        pending = retry.into_iter().map(|(_, e)| e).collect();
+                        pending = retry;
                         if pending.is_empty() {
                             break;
                         }
@@ -108,5 +122,32 @@ impl<S: BatchSink> BatchWriter<S> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn entry(key: &str, value: &str, line: u64) -> Entry {
+        let item = Item::from([("v".to_owned(), AttributeValue::S(value.to_owned()))]);
+        let row = RowPos {
+            line,
+            byte_offset: line * 10,
+        };
+        Entry::new(key.to_owned(), item, row)
+    }
+
+    #[test]
+    fn a_batch_keeps_the_last_item_of_a_key_and_every_row_it_stands_for() {
+        let mut batch = Vec::new();
+        for (key, value, line) in [("a", "1", 2), ("b", "2", 3), ("a", "3", 4), ("a", "4", 5)] {
+            add_to_batch(&mut batch, entry(key, value, line));
+        }
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[0].item["v"], AttributeValue::S("4".into()));
+        let lines: Vec<u64> = Entry::rows_of(&batch).iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 4, 5, 3]);
     }
 }
