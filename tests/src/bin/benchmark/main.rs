@@ -147,7 +147,7 @@ async fn main() {
         "warm submissions ({} runs of {} requests)",
         options.runs, options.requests
     );
-    let submissions = submit::measure(options.requests, options.runs).await;
+    let submissions = submit::measure(&dynamodb, options.requests, options.runs).await;
 
     let mut imports = Vec::new();
     for &rows in &options.sizes {

@@ -8,6 +8,8 @@ use std::fmt::Write;
 #[derive(Serialize)]
 pub struct Machine {
     pub date: String,
+    /// The options the run was given.
+    pub options: String,
     pub commit: String,
     pub cpu: String,
     pub cores: usize,
@@ -48,8 +50,10 @@ impl Machine {
             &["-c", "import moto, werkzeug; print(f'moto {moto.__version__}')"],
         );
         let now = time::OffsetDateTime::now_utc();
+        let options: Vec<String> = std::env::args().skip(1).collect();
         Self {
             date: format!("{} {:02}:{:02} UTC", now.date(), now.hour(), now.minute()),
+            options: options.join(" "),
             commit: command_line("git", &["rev-parse", "--short", "HEAD"]),
             cpu: field(&cpuinfo, "model name"),
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -84,9 +88,12 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(w, "# Benchmark results\n");
     let _ = writeln!(
         w,
-        "Written by `./scripts/benchmark` on {} (commit {}). Each figure is the median of its runs, with the smallest \
-         and largest in parentheses; a figure without them is one run.\n",
-        m.date, m.commit
+        "Written by `./scripts/benchmark{}{}` on {} (commit {}). Each figure is the median of its runs, with the \
+         smallest and largest in parentheses; a figure without them is one run.\n",
+        if m.options.is_empty() { "" } else { " " },
+        m.options,
+        m.date,
+        m.commit
     );
     let _ = writeln!(
         w,
