@@ -77,7 +77,7 @@ pub async fn ceiling_run(dynamodb: &aws_sdk_dynamodb::Client, items: &Arc<Vec<It
                 if from >= items.len() {
                     return;
                 }
-                let mut requests: Vec<WriteRequest> = items[from..(from + 25).min(items.len())]
+                let requests: Vec<WriteRequest> = items[from..(from + 25).min(items.len())]
                     .iter()
                     .map(|item| {
                         let put = PutRequest::builder()
@@ -87,19 +87,7 @@ pub async fn ceiling_run(dynamodb: &aws_sdk_dynamodb::Client, items: &Arc<Vec<It
                         WriteRequest::builder().put_request(put).build()
                     })
                     .collect();
-                while !requests.is_empty() {
-                    let output = dynamodb
-                        .batch_write_item()
-                        .request_items(&table, requests)
-                        .send()
-                        .await
-                        .expect("the local API takes the batch");
-                    requests = output
-                        .unprocessed_items
-                        .unwrap_or_default()
-                        .remove(&table)
-                        .unwrap_or_default();
-                }
+                write_all(&dynamodb, &table, requests).await;
             }
         });
     }
@@ -107,6 +95,23 @@ pub async fn ceiling_run(dynamodb: &aws_sdk_dynamodb::Client, items: &Arc<Vec<It
         done.expect("a ceiling task");
     }
     items.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Sends one `BatchWriteItem` (at most 25 requests), then what the backend left unprocessed, until nothing is left.
+pub async fn write_all(dynamodb: &aws_sdk_dynamodb::Client, table: &str, mut requests: Vec<WriteRequest>) {
+    while !requests.is_empty() {
+        let output = dynamodb
+            .batch_write_item()
+            .request_items(table, requests)
+            .send()
+            .await
+            .expect("the local API takes the batch");
+        requests = output
+            .unprocessed_items
+            .unwrap_or_default()
+            .remove(table)
+            .unwrap_or_default();
+    }
 }
 
 /// What one run of the Python peer measured (its own report).

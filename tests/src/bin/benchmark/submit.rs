@@ -3,6 +3,7 @@
 //! invocation at the Runtime API, CPU per request from the process's own accounting.
 
 use crate::cold::ms;
+use crate::import::write_all;
 use crate::stats::{percentile, Spread};
 use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use integration_tests::runtime_api::{built_binary, Lambda};
@@ -103,20 +104,7 @@ async fn empty_table(dynamodb: &aws_sdk_dynamodb::Client) {
                     WriteRequest::builder().delete_request(delete).build()
                 })
                 .collect();
-            let mut pending = deletes;
-            while !pending.is_empty() {
-                let output = dynamodb
-                    .batch_write_item()
-                    .request_items(&table, pending)
-                    .send()
-                    .await
-                    .expect("delete submissions");
-                pending = output
-                    .unprocessed_items
-                    .unwrap_or_default()
-                    .remove(&table)
-                    .unwrap_or_default();
-            }
+            write_all(dynamodb, &table, deletes).await;
         }
         start = page.last_evaluated_key;
         if start.is_none() {
