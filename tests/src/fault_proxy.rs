@@ -1,68 +1,89 @@
-//! A fault-injecting HTTP proxy on loopback, placed between a function's DynamoDB client and the local API.
+//! A fault-injecting, recording HTTP proxy on loopback, placed between a function's DynamoDB client and the local
+//! API.
 //!
-//! At a set rate (seeded, so a failing run can be replayed) a request is answered with a DynamoDB throttling error
-//! or a 500, its connection is reset, it is delayed, or it is forwarded and then answered with a 500 anyway (the
-//! write happened; the client cannot know). Everything else is forwarded unchanged.
+//! Every `every`-th request of a kind (batch writes and other requests are counted apart) gets a fault, the faults
+//! taken in turn from the list, so each kind is injected a known number of times whatever the timing: a DynamoDB
+//! throttling error or a 500, a reset connection, a delay, a 500 after the request was forwarded (the write happened;
+//! the client cannot know), or — batch writes only — a partial batch: part of it is written and the rest handed back
+//! as `UnprocessedItems`, as DynamoDB does under load. Everything else is forwarded unchanged. The proxy also records
+//! when each request arrived and which operation it was, so a test can see traffic from outside the process.
 
 use crate::http_server::Server;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fault {
     Throttle,
     ServerError,
     Reset,
     Delay,
     ServerErrorAfterForwarding,
+    /// Batch writes only: the first half of the batch is written, the rest handed back unprocessed.
+    PartialBatch,
 }
 
-const ALL: [Fault; 5] = [
-    Fault::Throttle,
-    Fault::ServerError,
-    Fault::Reset,
-    Fault::Delay,
-    Fault::ServerErrorAfterForwarding,
-];
+impl Fault {
+    pub const ALL: [Fault; 6] = [
+        Fault::Throttle,
+        Fault::ServerError,
+        Fault::Reset,
+        Fault::Delay,
+        Fault::ServerErrorAfterForwarding,
+        Fault::PartialBatch,
+    ];
+}
 
-/// Counts of what the proxy did.
+/// One request as the proxy saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: SystemTime,
+    /// The operation, from `X-Amz-Target` (e.g. `BatchWriteItem`).
+    pub operation: String,
+    pub fault: Option<Fault>,
+}
+
+/// What the proxy did, per operation and per fault.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub requests: AtomicU64,
-    pub throttled: AtomicU64,
-    pub server_errors: AtomicU64,
-    pub resets: AtomicU64,
-    pub delayed: AtomicU64,
-    pub failed_after_forwarding: AtomicU64,
+    requests: AtomicU64,
+    seen: Mutex<Vec<Seen>>,
 }
 
 impl Stats {
-    pub fn faults(&self) -> u64 {
-        [
-            &self.throttled,
-            &self.server_errors,
-            &self.resets,
-            &self.delayed,
-            &self.failed_after_forwarding,
-        ]
-        .iter()
-        .map(|c| c.load(Ordering::SeqCst))
-        .sum()
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
     }
 
-    fn count(&self, fault: Fault) {
-        let counter = match fault {
-            Fault::Throttle => &self.throttled,
-            Fault::ServerError => &self.server_errors,
-            Fault::Reset => &self.resets,
-            Fault::Delay => &self.delayed,
-            Fault::ServerErrorAfterForwarding => &self.failed_after_forwarding,
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
+    /// Every request so far, in arrival order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// How many times `fault` was injected into `operation` (any operation: `None`).
+    pub fn injected(&self, fault: Fault, operation: Option<&str>) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.fault == Some(fault) && operation.is_none_or(|op| s.operation == op))
+            .count()
+    }
+
+    /// Injected faults per kind, for a test's output.
+    pub fn summary(&self) -> String {
+        let seen = self.seen.lock().unwrap();
+        let mut by_kind: HashMap<Fault, usize> = HashMap::new();
+        for fault in seen.iter().filter_map(|s| s.fault) {
+            *by_kind.entry(fault).or_default() += 1;
+        }
+        format!("{} requests, faults {by_kind:?}", seen.len())
     }
 }
 
@@ -74,22 +95,29 @@ pub struct FaultProxy {
 
 struct Plan {
     upstream: String,
-    rate: f64,
-    kinds: Vec<Fault>,
-    rng: Mutex<fastrand::Rng>,
+    every: u64,
+    batch_kinds: Vec<Fault>,
+    other_kinds: Vec<Fault>,
+    /// Requests so far: batch writes, others.
+    counters: [AtomicU64; 2],
     client: reqwest::Client,
     stats: Arc<Stats>,
 }
 
+const BATCH_WRITE: &str = "BatchWriteItem";
+
 impl FaultProxy {
-    /// A proxy to `upstream` that injects one of `kinds` (all kinds if empty) into a `rate` share of requests.
-    pub async fn start(upstream: &str, rate: f64, seed: u64, kinds: &[Fault]) -> Self {
+    /// A proxy to `upstream` that injects a fault into every `every`-th request (0: none, a plain recorder), taking
+    /// the kinds in turn from `kinds` (all kinds if empty; a partial batch only ever goes to a batch write).
+    pub async fn start(upstream: &str, every: u64, kinds: &[Fault]) -> Self {
         let stats = Arc::new(Stats::default());
+        let kinds = if kinds.is_empty() { &Fault::ALL[..] } else { kinds };
         let plan = Arc::new(Plan {
             upstream: upstream.trim_end_matches('/').to_owned(),
-            rate,
-            kinds: if kinds.is_empty() { ALL.to_vec() } else { kinds.to_vec() },
-            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            every,
+            batch_kinds: kinds.to_vec(),
+            other_kinds: kinds.iter().copied().filter(|k| *k != Fault::PartialBatch).collect(),
+            counters: Default::default(),
             client: reqwest::Client::new(),
             stats: Arc::clone(&stats),
         });
@@ -104,6 +132,11 @@ impl FaultProxy {
             _server: server,
         }
     }
+
+    /// A proxy that injects nothing and records every request.
+    pub async fn recorder(upstream: &str) -> Self {
+        Self::start(upstream, 0, &[]).await
+    }
 }
 
 fn dynamodb_error(status: u16, kind: &str) -> Response<Full<Bytes>> {
@@ -117,40 +150,119 @@ fn dynamodb_error(status: u16, kind: &str) -> Response<Full<Bytes>> {
         .unwrap()
 }
 
+fn operation(request: &Request<Incoming>) -> String {
+    request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit('.').next())
+        .unwrap_or("")
+        .to_owned()
+}
+
 impl Plan {
-    fn roll(&self) -> Option<Fault> {
-        let mut rng = self.rng.lock().unwrap();
-        (rng.f64() < self.rate).then(|| self.kinds[rng.usize(..self.kinds.len())])
+    fn pick(&self, operation: &str) -> Option<Fault> {
+        let (counter, kinds) = if operation == BATCH_WRITE {
+            (&self.counters[0], &self.batch_kinds)
+        } else {
+            (&self.counters[1], &self.other_kinds)
+        };
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.every == 0 || kinds.is_empty() || n % self.every != 0 {
+            return None;
+        }
+        Some(kinds[((n / self.every - 1) % kinds.len() as u64) as usize])
     }
 
     async fn handle(&self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
+        let operation = operation(&request);
+        let fault = self.pick(&operation);
         self.stats.requests.fetch_add(1, Ordering::SeqCst);
-        let fault = self.roll();
-        if let Some(fault) = fault {
-            self.stats.count(fault);
-        }
+        self.stats.seen.lock().unwrap().push(Seen {
+            at: SystemTime::now(),
+            operation,
+            fault,
+        });
         match fault {
             Some(Fault::Throttle) => return Ok(dynamodb_error(400, "ThrottlingException")),
             Some(Fault::ServerError) => return Ok(dynamodb_error(500, "InternalServerError")),
             // An error from the service makes hyper drop the connection without an answer.
             Some(Fault::Reset) => return Err(std::io::Error::other("connection reset by the test proxy")),
             Some(Fault::Delay) => tokio::time::sleep(Duration::from_millis(300)).await,
+            Some(Fault::PartialBatch) => return self.partial_batch(request).await,
             _ => {}
         }
-        let forwarded = self.forward(request).await?;
+        let (parts, body) = request.into_parts();
+        let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+        let forwarded = self.forward(&parts, body).await?;
         if fault == Some(Fault::ServerErrorAfterForwarding) {
             return Ok(dynamodb_error(500, "InternalServerError"));
         }
         Ok(forwarded)
     }
 
-    async fn forward(&self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    /// Forwards the first half of each table's requests and answers with the rest as unprocessed, merged with what
+    /// the backend itself left unprocessed.
+    async fn partial_batch(&self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
         let (parts, body) = request.into_parts();
         let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
+        let mut batch: Value = serde_json::from_slice(&body).map_err(std::io::Error::other)?;
+        let mut held = Map::new();
+        if let Some(tables) = batch["RequestItems"].as_object_mut() {
+            for (table, requests) in tables.iter_mut() {
+                if let Some(list) = requests.as_array_mut() {
+                    let rest = list.split_off(list.len() / 2);
+                    held.insert(table.clone(), Value::Array(rest));
+                }
+            }
+            tables.retain(|_, requests| requests.as_array().is_some_and(|l| !l.is_empty()));
+        }
+        let mut answer = json!({});
+        let any_left = batch["RequestItems"].as_object().is_some_and(|t| !t.is_empty());
+        if any_left {
+            let response = self.forward(&parts, Bytes::from(batch.to_string())).await?;
+            if !response.status().is_success() {
+                return Ok(response);
+            }
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(std::io::Error::other)?
+                .to_bytes();
+            answer = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+        }
+        let unprocessed = answer
+            .as_object_mut()
+            .ok_or_else(|| std::io::Error::other("a BatchWriteItem answer that is not an object"))?
+            .entry("UnprocessedItems")
+            .or_insert_with(|| json!({}));
+        for (table, requests) in held {
+            let list = unprocessed
+                .as_object_mut()
+                .ok_or_else(|| std::io::Error::other("UnprocessedItems that is not an object"))?
+                .entry(table)
+                .or_insert_with(|| json!([]));
+            if let (Some(list), Value::Array(requests)) = (list.as_array_mut(), requests) {
+                list.extend(requests);
+            }
+        }
+        Ok(Response::builder()
+            .status(200)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(Full::new(Bytes::from(answer.to_string())))
+            .unwrap())
+    }
+
+    async fn forward(
+        &self,
+        parts: &hyper::http::request::Parts,
+        body: Bytes,
+    ) -> Result<Response<Full<Bytes>>, std::io::Error> {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut upstream = self
             .client
-            .request(parts.method, format!("{}{path}", self.upstream))
+            .request(parts.method.clone(), format!("{}{path}", self.upstream))
             .body(body);
         for (name, value) in &parts.headers {
             if name != "host" && name != "content-length" {

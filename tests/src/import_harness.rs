@@ -26,12 +26,14 @@ pub struct Harness {
 /// The service with the configuration `scripts/test` exports, adjusted by `tune`.
 pub async fn harness(tune: impl FnOnce(&mut ImportConfig)) -> Harness {
     let dynamodb = shared::aws::dynamodb(&local_aws().await);
-    harness_writing_through(dynamodb, tune).await
+    harness_writing_through(dynamodb.clone(), dynamodb, tune).await
 }
 
-/// The same, with the service's DynamoDB calls going through `writes` (e.g. a client behind a fault proxy).
+/// The same, with the service's row writes going through `rows` and its job records through `jobs` (e.g. clients
+/// behind a fault proxy).
 pub async fn harness_writing_through(
-    writes: aws_sdk_dynamodb::Client,
+    rows: aws_sdk_dynamodb::Client,
+    jobs: aws_sdk_dynamodb::Client,
     tune: impl FnOnce(&mut ImportConfig),
 ) -> Harness {
     let sdk = local_aws().await;
@@ -42,9 +44,9 @@ pub async fn harness_writing_through(
     let backends = Backends {
         objects: objects.clone(),
         reports: objects,
-        jobs: DynamoJobStore::new(writes.clone(), &config.import_jobs_table),
+        jobs: DynamoJobStore::new(jobs, &config.import_jobs_table),
         continuations: MemoryContinuations::default(),
-        rows: Arc::new(DynamoSink::new(writes)),
+        rows: Arc::new(DynamoSink::new(rows)),
     };
     Harness {
         service: ImportService::new(backends, config),

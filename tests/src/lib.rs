@@ -46,6 +46,16 @@ pub async fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
     )
 }
 
+/// A DynamoDB client at `endpoint` that makes one attempt per call: every failure reaches the caller's own retries.
+pub async fn dynamodb_without_retries_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&local_aws().await)
+            .endpoint_url(endpoint)
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build(),
+    )
+}
+
 /// A token of the local identity provider for `sub` with `scope` (space-separated), valid for 12 hours: signed with
 /// `LOCAL_JWT_SECRET`, with the issuer and the first audience of the template's JWT authorizer.
 pub fn local_token(sub: &str, scope: &str) -> String {
@@ -220,6 +230,71 @@ pub async fn assert_observations_as_written(dynamodb: &aws_sdk_dynamodb::Client,
         assert_eq!(item["value"], (70 + i % 90).to_string(), "{item}");
         assert_eq!(i % subjects, subject, "{item}");
     }
+}
+
+/// Asserts that an incomplete import of a file written by [`observations_csv`] stopped at an exact point:
+/// `resumeFrom.byteOffset` is where the line `resumeFrom.line` begins in `csv`, every row before that line is stored
+/// and counted, none from it on is counted, and of those the table holds at most the rows counted as not reached
+/// (writes confirmed or cut off after the checkpoint: a resumed import writes them again under the same keys).
+pub async fn assert_exact_resume_point(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    study: &str,
+    subjects: usize,
+    csv: &str,
+    summary: &Value,
+) {
+    let resume = &summary["resumeFrom"];
+    let line = resume["line"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no resume line: {summary}"));
+    let offset = resume["byteOffset"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no byte offset: {summary}")) as usize;
+    assert!(line >= 2, "{summary}");
+    let expected_row = csv
+        .lines()
+        .nth(line as usize - 1)
+        .expect("the resume line is in the file");
+    let rest = csv
+        .get(offset..)
+        .unwrap_or_else(|| panic!("byte offset {offset} outside the file"));
+    assert!(
+        rest.starts_with(&format!("{expected_row}\n")),
+        "the bytes at {offset} do not begin line {line}: {:?}",
+        rest.get(..80.min(rest.len()))
+    );
+    assert_eq!(
+        csv[..offset].matches('\n').count() as u64,
+        line - 1,
+        "{line} lines before the offset"
+    );
+
+    // Which lines are stored, told by each item's name (ITEM-n is on line n + 2), not by the import's own records.
+    let mut before = 0;
+    let mut from = 0;
+    for (_, item) in observations_of(dynamodb, study, subjects).await {
+        let n: u64 = item["item"]
+            .as_str()
+            .and_then(|i| i.strip_prefix("ITEM-"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("an item written by observations_csv: {item}"));
+        if n + 2 < line {
+            before += 1;
+        } else {
+            from += 1;
+        }
+    }
+    assert_eq!(before, line - 2, "every row before line {line} is stored");
+    let number = |field: &str| summary["rows"][field].as_u64().unwrap();
+    assert_eq!(
+        number("imported") + number("rejected"),
+        line - 2,
+        "the rows counted are exactly those before the resume point: {summary}"
+    );
+    assert!(
+        from <= number("notReached"),
+        "{from} rows stored from line {line} on, more than the rows not reached: {summary}"
+    );
 }
 
 /// Uploads `body` under `key` of the import bucket; the version id S3 gave it.

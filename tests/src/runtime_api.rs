@@ -82,6 +82,10 @@ struct State {
     outcomes: Vec<Outcome>,
     delivered: u64,
     frozen: bool,
+    /// Let the process run between invocations instead of freezing it.
+    unfrozen: bool,
+    /// Deliver no more invocations than this; later ones stay queued.
+    max_deliveries: Option<u64>,
     spawned: Option<Instant>,
     /// From the start of the process to its first poll for an event: its init phase.
     init: Option<Duration>,
@@ -90,7 +94,7 @@ struct State {
 impl State {
     /// Hands the next queued event to the waiting function, thawing it first.
     fn dispatch(&mut self) {
-        if self.waiting.is_none() || self.queue.is_empty() {
+        if self.waiting.is_none() || self.queue.is_empty() || self.max_deliveries.is_some_and(|m| self.delivered >= m) {
             return;
         }
         let (Some(waiter), Some(payload)) = (self.waiting.take(), self.queue.pop_front()) else {
@@ -223,6 +227,22 @@ impl Lambda {
         process_cpu_time(pid).expect("the function process's /proc/<pid>/stat")
     }
 
+    /// Lets the process run while it waits for its next event, instead of freezing it as Lambda does: whatever it
+    /// left running after answering goes on, in plain view.
+    pub fn keep_running_between_invocations(&self) {
+        self.state.lock().unwrap().unfrozen = true;
+    }
+
+    /// Delivers no more than `n` invocations in all; the asynchronous invocations queued after that stay queued.
+    pub fn deliver_at_most(&self, n: u64) {
+        self.state.lock().unwrap().max_deliveries = Some(n);
+    }
+
+    /// Invocations queued and not delivered.
+    pub fn queued(&self) -> usize {
+        self.state.lock().unwrap().queue.len()
+    }
+
     /// Gives the invocations that start from now on `timeout` (a function's timeout changed between invocations).
     pub fn set_timeout(&self, timeout: Duration) {
         self.state.lock().unwrap().timeout = timeout;
@@ -331,7 +351,10 @@ async fn route(request: Request<Incoming>, state: Arc<Mutex<State>>, changed: Ar
             }
             state.waiting = Some(sender);
             // Between invocations the process is frozen, as Lambda freezes it.
-            if let Some(pid) = state.pid.filter(|_| state.queue.is_empty() && !state.frozen) {
+            if let Some(pid) = state
+                .pid
+                .filter(|_| state.queue.is_empty() && !state.frozen && !state.unfrozen)
+            {
                 signal(pid, "STOP");
                 state.frozen = true;
             }

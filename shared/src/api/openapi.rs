@@ -213,14 +213,16 @@ mod tests {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.json")
     }
 
-    /// Regenerate with `UPDATE_OPENAPI=1 cargo test -p shared openapi`.
+    /// Regenerate with `UPDATE_OPENAPI=1 cargo test -p shared openapi`: that run rewrites the file and still fails
+    /// (so a run with the variable set by accident cannot pass over a drift); the next run passes.
     #[test]
     fn committed_openapi_json_matches_the_types() {
         let generated = format!("{}\n", serde_json::to_string_pretty(&document()).unwrap());
-        if std::env::var_os("UPDATE_OPENAPI").is_some() {
-            std::fs::write(committed_path(), &generated).unwrap();
-        }
         let committed = std::fs::read_to_string(committed_path()).unwrap_or_default();
+        if committed != generated && std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(committed_path(), &generated).unwrap();
+            panic!("openapi.json was out of date and is now regenerated; review and commit it");
+        }
         assert!(
             committed == generated,
             "openapi.json differs from the types; regenerate it with UPDATE_OPENAPI=1 cargo test -p shared openapi"

@@ -134,7 +134,7 @@ async fn a_process_killed_mid_import_is_taken_over_when_the_event_is_retried() {
 
     // The first invocation reaches its checkpoint; the second one dies half-way. It gets a longer timeout, so that
     // it is still writing however long the poll below takes to see its rows.
-    let mut lambda = Lambda::start(&binary, &env(10), timeout).await;
+    let mut lambda = Lambda::start(&binary, &env(20), timeout).await;
     lambda.invoke_async(&event);
     lambda.until_running(0, Duration::from_secs(60)).await;
     lambda.set_timeout(Duration::from_secs(60));
@@ -161,7 +161,7 @@ async fn a_process_killed_mid_import_is_taken_over_when_the_event_is_retried() {
     let job = h.job(&import_id).await;
     assert_eq!(job["status"], "running", "{job}");
     let lease_until = UNIX_EPOCH + Duration::from_millis(job["leaseUntil"].as_u64().unwrap());
-    let mut retry = Lambda::start(&binary, &env(10), timeout).await;
+    let mut retry = Lambda::start(&binary, &env(20), timeout).await;
     retry.invoke_async(&event);
     let early = retry.until_answered(1, Duration::from_secs(60)).await;
     assert!(SystemTime::now() < lease_until, "the lease outlasts the early retry");

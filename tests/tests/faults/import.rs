@@ -1,18 +1,27 @@
-//! The import through a proxy that fails 10 % of DynamoDB requests.
+//! The import through a proxy that faults every fifth row write and every fifth other DynamoDB request. Row writes
+//! go out with the SDK's retries off, so each fault reaches the import's own retry code, partial batches included.
 
-use integration_tests::fault_proxy::FaultProxy;
+use integration_tests::fault_proxy::{Fault, FaultProxy};
 use integration_tests::import_harness::{harness_writing_through, only_file, rows};
 use integration_tests::{
-    assert_observations_as_written, count_observations, dynamodb_at, env, observations_csv, observations_key, s3_event,
-    unique, upload,
+    assert_observations_as_written, count_observations, dynamodb_at, dynamodb_without_retries_at, env,
+    observations_csv, observations_key, resource, s3_event, unique, upload,
 };
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// Each fault kind at least this many times on row writes: 3,030 rows are at least 122 batches, so with every fifth
+/// batch request faulted in turn over six kinds, each kind comes at least four times.
+const PER_KIND: usize = 4;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_import_under_ten_percent_faults_writes_every_valid_row_exactly_once() {
-    let proxy = FaultProxy::start(&env("AWS_ENDPOINT_URL"), 0.10, 20261127, &[]).await;
-    let h = harness_writing_through(dynamodb_at(&proxy.url).await, |_| {}).await;
+async fn an_import_under_faults_writes_every_valid_row_exactly_once() {
+    let proxy = FaultProxy::start(&env("AWS_ENDPOINT_URL"), 5, &[]).await;
+    let h = harness_writing_through(
+        dynamodb_without_retries_at(&proxy.url).await,
+        dynamodb_at(&proxy.url).await,
+        |_| {},
+    )
+    .await;
 
     let study = unique("faults");
     let valid = 3_000;
@@ -24,22 +33,74 @@ async fn an_import_under_ten_percent_faults_writes_every_valid_row_exactly_once(
     upload(&h.s3, &key, csv).await;
 
     let summary = only_file(&h.invoke(s3_event(&key).await, Duration::from_secs(300)).await);
-    let stats = &proxy.stats;
-    println!(
-        "requests {} faults {} (throttled {}, 500 {}, reset {}, delayed {}, 500 after writing {})",
-        stats.requests.load(Ordering::SeqCst),
-        stats.faults(),
-        stats.throttled.load(Ordering::SeqCst),
-        stats.server_errors.load(Ordering::SeqCst),
-        stats.resets.load(Ordering::SeqCst),
-        stats.delayed.load(Ordering::SeqCst),
-        stats.failed_after_forwarding.load(Ordering::SeqCst),
-    );
-    assert!(stats.faults() >= 10, "too few faults injected to mean anything");
+    println!("{}", proxy.stats.summary());
+    for kind in Fault::ALL {
+        let injected = proxy.stats.injected(kind, Some("BatchWriteItem"));
+        assert!(injected >= PER_KIND, "{kind:?} injected into {injected} batch writes");
+    }
     assert_eq!(summary["status"], "completed", "{summary}");
     assert_eq!(rows(&summary), (valid as u64 + 30, valid as u64, 30, 0));
 
     // Exactly once: deterministic keys, so the count equals the valid rows, and every value is the file's.
     assert_eq!(count_observations(&h.dynamodb, &study, 10).await, valid as u64);
     assert_observations_as_written(&h.dynamodb, &study, 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn questionnaire_rows_under_partial_batches_are_each_stored_once() {
+    // Every second row write comes back half unprocessed: the rows are found again by their key (`id`).
+    let proxy = FaultProxy::start(&env("AWS_ENDPOINT_URL"), 2, &[Fault::PartialBatch]).await;
+    let h = harness_writing_through(
+        dynamodb_without_retries_at(&proxy.url).await,
+        dynamodb_at(&env("AWS_ENDPOINT_URL")).await,
+        |_| {},
+    )
+    .await;
+    let key = format!("imports/questionnaires/daily-pain/{}.csv", unique("partial"));
+    let mut csv = String::from("painLevel\n");
+    for i in 0..200 {
+        csv.push_str(&format!("{}\n", 1 + i % 10));
+    }
+    upload(&h.s3, &key, csv).await;
+
+    let summary = only_file(&h.invoke(s3_event(&key).await, Duration::from_secs(120)).await);
+    println!("{}", proxy.stats.summary());
+    assert!(proxy.stats.injected(Fault::PartialBatch, Some("BatchWriteItem")) >= 4);
+    assert_eq!(rows(&summary), (200, 200, 0, 0), "{summary}");
+
+    let mut levels = Vec::new();
+    let mut start = None;
+    loop {
+        let page = h
+            .dynamodb
+            .scan()
+            .table_name(resource("SubmissionsTable"))
+            .filter_expression("provenance.#k = :key")
+            .expression_attribute_names("#k", "key")
+            .expression_attribute_values(":key", aws_sdk_dynamodb::types::AttributeValue::S(key.clone()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan the submissions table");
+        for item in page.items() {
+            let line: u64 = item["provenance"].as_m().unwrap()["line"]
+                .as_n()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let level = item["answers"].as_m().unwrap()["painLevel"]
+                .as_n()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap();
+            levels.push((line, level));
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    levels.sort_unstable();
+    let expected: Vec<(u64, u64)> = (0..200).map(|i| (i + 2, 1 + i % 10)).collect();
+    assert_eq!(levels, expected, "each line stored once, with its own answer");
 }

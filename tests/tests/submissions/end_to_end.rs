@@ -110,65 +110,98 @@ async fn age_as_string_lists_wrong_type_and_both_missing_fields() {
 async fn malformed_requests_of_every_shape_get_a_4xx_never_a_5xx() {
     let token = patient();
     let big = format!(r#"{{"painLevel": 1, "pad": "{}"}}"#, "x".repeat(70_000));
-    let cases: Vec<(&str, Vec<u8>, &str, u16)> = vec![
-        ("intake", b"{".to_vec(), "application/json", 400),
-        ("intake", b"".to_vec(), "application/json", 400),
-        ("intake", b"<xml/>".to_vec(), "application/xml", 415),
-        ("daily-pain", big.into_bytes(), "application/json", 413),
-        ("unknown", b"{}".to_vec(), "application/json", 404),
+    // Each answer is the function's own problem document (its `code`), not a 4xx from something in front of it.
+    let cases: Vec<(&str, Vec<u8>, &str, u16, &str)> = vec![
+        ("intake", b"{".to_vec(), "application/json", 400, "malformed_json"),
+        ("intake", b"".to_vec(), "application/json", 400, "empty_body"),
+        (
+            "intake",
+            b"<xml/>".to_vec(),
+            "application/xml",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "daily-pain",
+            big.into_bytes(),
+            "application/json",
+            413,
+            "payload_too_large",
+        ),
+        ("unknown", b"{}".to_vec(), "application/json", 404, "unknown_kind"),
         (
             "daily-pain",
             br#"{"painLevel": 1e400}"#.to_vec(),
             "application/json",
             400,
+            "malformed_json",
         ),
         (
             "intake",
             br#"{"patientName": "\ud800", "age": 1, "hasAllergy": true}"#.to_vec(),
             "application/json",
             400,
+            "malformed_json",
         ),
         (
             "daily-pain",
             format!("{}1{}", "[".repeat(30_000), "]".repeat(30_000)).into_bytes(),
             "application/json",
             400,
+            "malformed_json",
         ),
         (
             "daily-pain",
             br#"{"painLevel": 2, "painLevel": 3}"#.to_vec(),
             "application/json",
             400,
+            "duplicate_member",
         ),
-        ("daily-pain", b"{\"painLevel\": \xff}".to_vec(), "application/json", 400),
+        (
+            "daily-pain",
+            b"{\"painLevel\": \xff}".to_vec(),
+            "application/json",
+            400,
+            "invalid_utf8",
+        ),
         (
             "daily-pain",
             br#"{"painLevel": 11, "extra": null}"#.to_vec(),
             "application/json",
             422,
+            "validation_failed",
         ),
         (
             "intake",
             br#"{"patientName":"\u0000x","age":1,"hasAllergy":true}"#.to_vec(),
             "application/json",
             422,
+            "validation_failed",
         ),
         (
             "intake",
             "{\"patientName\":\"\u{202e}\u{1F600}\",\"age\":1,\"hasAllergy\":true}".into(),
             "application/json",
             422,
+            "validation_failed",
         ),
         (
             "intake",
             "{\"patientName\":\"Zoë 😀\",\"age\":1,\"hasAllergy\":true}".into(),
             "application/json",
             201,
+            "",
         ),
     ];
-    for (kind, body, content_type, expected) in cases {
-        let (status, problem) = post_as(&token, kind, body, content_type).await;
-        assert_eq!(status.as_u16(), expected, "{kind} {content_type}: {problem}");
+    for (kind, body, content_type, expected, code) in cases {
+        let (status, answer) = post_as(&token, kind, body, content_type).await;
+        assert_eq!(status.as_u16(), expected, "{kind} {content_type}: {answer}");
+        if status.is_success() {
+            assert!(answer["id"].is_string(), "a receipt: {answer}");
+        } else {
+            assert_eq!(answer["code"], code, "{kind} {content_type}: {answer}");
+            assert_eq!(answer["status"], expected, "{answer}");
+        }
     }
     let wrong_method = reqwest::Client::new()
         .delete(url("/questionnaires/intake"))
@@ -178,4 +211,6 @@ async fn malformed_requests_of_every_shape_get_a_4xx_never_a_5xx() {
         .unwrap();
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong_method.headers()["allow"], "POST");
+    let problem: Value = wrong_method.json().await.unwrap();
+    assert_eq!(problem["code"], "method_not_allowed", "{problem}");
 }

@@ -1,9 +1,11 @@
 //! Our own torture files through the whole import (S3 event → S3 → pipeline → DynamoDB → reports): each outcome is
-//! documented in `tests/tests/torture/expected.json` and asserted here.
+//! documented in `tests/tests/torture/expected.json` and asserted here, down to the rows stored. Each file is
+//! imported as a study of its own (the files' study id `TORTURE` is replaced), so what one stores is told apart.
 
 use integration_tests::import_harness::{harness, only_file, rows};
-use integration_tests::{repo_path, s3_event, unique, upload};
+use integration_tests::{repo_path, resource, s3_event, unique, upload};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 const HEADER: &str = "study_id,site_id,subject_id,visit,form,item,value,unit,collected_at";
@@ -29,13 +31,80 @@ fn generated(name: &str) -> Vec<u8> {
     }
 }
 
+/// The subjects the files name (`SUBJ-1` … `SUBJ-4`).
+const SUBJECTS: [&str; 4] = ["SUBJ-1", "SUBJ-2", "SUBJ-3", "SUBJ-4"];
+
+/// The file lines of the observations stored for `study`, as their provenance says.
+async fn stored_lines(dynamodb: &aws_sdk_dynamodb::Client, study: &str) -> Vec<u64> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut lines = Vec::new();
+    for subject in SUBJECTS {
+        let mut start = None;
+        loop {
+            let page = dynamodb
+                .query()
+                .table_name(resource("ObservationsTable"))
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(format!("{study}#S01#{subject}")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("query observations");
+            for item in page.items() {
+                let line = item["provenance"].as_m().ok().and_then(|p| p.get("line"));
+                lines.push(
+                    line.and_then(|l| l.as_n().ok())
+                        .and_then(|n| n.parse().ok())
+                        .expect("a line"),
+                );
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+    }
+    lines.sort_unstable();
+    lines
+}
+
+/// Replaces every `TORTURE` in the file's bytes with `study`.
+fn as_study(body: &[u8], study: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.windows(7).position(|w| w == b"TORTURE") {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(study.as_bytes());
+        rest = &rest[at + 7..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+#[test]
+fn every_file_of_the_corpus_has_a_documented_outcome() {
+    let manifest: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(repo_path("tests/tests/torture/expected.json")).unwrap())
+            .unwrap();
+    let documented: BTreeSet<&str> = manifest
+        .iter()
+        .filter(|case| case.get("generated").is_none())
+        .map(|case| case["file"].as_str().unwrap())
+        .collect();
+    let files: BTreeSet<String> = std::fs::read_dir(repo_path("tests/tests/torture/files"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let files: BTreeSet<&str> = files.iter().map(String::as_str).collect();
+    assert_eq!(files, documented, "files/ and expected.json list the same files");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_torture_file_has_its_documented_outcome() {
     let h = harness(|_| {}).await;
     let manifest: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(repo_path("tests/tests/torture/expected.json")).unwrap())
             .unwrap();
-    let run = unique("torture");
     let mut failures = Vec::new();
     for case in &manifest {
         let name = case["file"].as_str().unwrap();
@@ -44,8 +113,9 @@ async fn every_torture_file_has_its_documented_outcome() {
         } else {
             std::fs::read(repo_path(&format!("tests/tests/torture/files/{name}"))).unwrap()
         };
-        let key = format!("imports/observations/TORTURE/S01/{run}/{name}");
-        upload(&h.s3, &key, body).await;
+        let study = unique("torture");
+        let key = format!("imports/observations/{study}/S01/{name}");
+        upload(&h.s3, &key, as_study(&body, &study)).await;
         let response = tokio::time::timeout(
             Duration::from_secs(120),
             h.invoke(s3_event(&key).await, Duration::from_secs(100)),
@@ -75,18 +145,29 @@ async fn every_torture_file_has_its_documented_outcome() {
         if not_reached != 0 {
             problems.push(format!("{not_reached} rows not reached"));
         }
+        let found: Vec<Value> = report
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let cells: Vec<&str> = line.splitn(4, ',').collect();
+                serde_json::json!([cells[0].parse::<u64>().unwrap(), cells[1], cells[2]])
+            })
+            .collect();
         if let Some(expected) = case.get("rejections") {
-            let found: Vec<Value> = report
-                .lines()
-                .skip(1)
-                .map(|line| {
-                    let cells: Vec<&str> = line.splitn(4, ',').collect();
-                    serde_json::json!([cells[0].parse::<u64>().unwrap(), cells[1], cells[2]])
-                })
-                .collect();
             if found != *expected.as_array().unwrap() {
                 problems.push(format!("rejections {found:?} (expected {expected})"));
             }
+        }
+        // What the table holds: one item per imported row, none from a rejected line.
+        let stored = stored_lines(&h.dynamodb, &study).await;
+        if stored.len() as u64 != imported {
+            problems.push(format!("{} rows stored, {imported} imported", stored.len()));
+        }
+        let rejected_lines: BTreeSet<u64> = found.iter().filter_map(|f| f[0].as_u64()).collect();
+        if stored.iter().any(|line| rejected_lines.contains(line)) {
+            problems.push(format!(
+                "stored lines {stored:?} include rejected ones {rejected_lines:?}"
+            ));
         }
         if !problems.is_empty() {
             failures.push(format!("{name}: {}", problems.join("; ")));

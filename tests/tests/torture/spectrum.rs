@@ -24,6 +24,9 @@ impl Dataset for Echo {
     fn table(&self) -> &str {
         "echo"
     }
+    fn key_attributes(&self) -> &'static [&'static str] {
+        &["__line"]
+    }
     fn check_header(&self, _: &Header) -> Result<(), String> {
         Ok(())
     }

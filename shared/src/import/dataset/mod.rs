@@ -41,6 +41,8 @@ pub trait Dataset: Send + Sync {
     fn name(&self) -> String;
     /// The table the rows are written to.
     fn table(&self) -> &str;
+    /// The names of the table's primary-key attributes: what identifies an item DynamoDB hands back unprocessed.
+    fn key_attributes(&self) -> &'static [&'static str];
     /// Checks the header; an error rejects the whole file before anything is written.
     fn check_header(&self, header: &Header) -> Result<(), String>;
     /// Decodes and validates one row into the item to write.

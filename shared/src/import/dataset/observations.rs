@@ -185,6 +185,10 @@ impl Dataset for Observations {
         &self.table
     }
 
+    fn key_attributes(&self) -> &'static [&'static str] {
+        &["pk", "sk"]
+    }
+
     fn check_header(&self, header: &Header) -> Result<(), String> {
         header.expect(&REQUIRED, &OPTIONAL)
     }

@@ -46,6 +46,10 @@ impl Dataset for QuestionnaireRows {
         &self.table
     }
 
+    fn key_attributes(&self) -> &'static [&'static str] {
+        &["id"]
+    }
+
     /// The questionnaire type is the only definition of its fields: the header is checked by decoding a probe row
     /// whose cells are all empty (so absent) and reading which columns the type calls unknown or missing.
     fn check_header(&self, header: &Header) -> Result<(), String> {

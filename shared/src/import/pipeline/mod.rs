@@ -130,6 +130,7 @@ impl<S: BatchSink> Pipeline<S> {
                 writer: BatchWriter {
                     sink: Arc::clone(&self.sink),
                     table: dataset.table().to_owned(),
+                    key_attributes: dataset.key_attributes(),
                     retry: self.retry,
                     tally: Arc::clone(tally),
                     in_flight: Arc::clone(&self.in_flight),

@@ -62,10 +62,26 @@ pub fn add_to_batch(batch: &mut Vec<Entry>, entry: Entry) {
 pub struct BatchWriter<S> {
     pub sink: Arc<S>,
     pub table: String,
+    /// The table's primary-key attributes, by which unprocessed items are matched to the entries.
+    pub key_attributes: &'static [&'static str],
     pub retry: RetryPolicy,
     pub tally: Arc<Tally>,
     pub in_flight: Arc<InFlight>,
     pub cancel: CancellationToken,
+}
+
+impl<S> BatchWriter<S> {
+    /// Unprocessed items are matched by primary key only: the key is what identifies an item in the table, and a
+    /// backend may hand back an item whose other attributes are encoded differently from what was sent (a number's
+    /// text, a set's order); comparing whole items would then count an unwritten row as imported.
+    fn same_key(&self, a: &Item, b: &Item) -> bool {
+        self.key_attributes
+            .iter()
+            .all(|name| match (a.get(*name), b.get(*name)) {
+                (Some(x), Some(y)) => x == y,
+                _ => false,
+            })
+    }
 }
 
 impl<S: BatchSink> BatchWriter<S> {
@@ -89,8 +105,16 @@ impl<S: BatchSink> BatchWriter<S> {
                 };
                 match result {
                     Ok(unprocessed) => {
-                        let (retry, done): (Vec<_>, Vec<_>) =
-                            pending.into_iter().partition(|e| unprocessed.contains(&e.item));
+                        let (retry, done): (Vec<_>, Vec<_>) = pending
+                            .into_iter()
+                            .partition(|e| unprocessed.iter().any(|u| self.same_key(&e.item, u)));
+                        if retry.len() < unprocessed.len() {
+                            tracing::warn!(
+                                unprocessed = unprocessed.len(),
+                                matched = retry.len(),
+                                "DynamoDB left items unprocessed that match no item of the batch"
+                            );
+                        }
                         self.tally.imported(&Entry::rows_of(&done));
                         pending = retry;
                         if pending.is_empty() {
