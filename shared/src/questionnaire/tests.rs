@@ -78,6 +78,8 @@ fn json() -> impl Strategy<Value = Value> {
         any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f).map(Value::Number)),
         "\\PC{0,12}".prop_map(Value::from),
         "[ \\t\\n\\x00-\\x1f]{0,4}".prop_map(Value::from),
+        // `\PC` never yields a control or format character: these do.
+        text().prop_map(Value::from),
     ];
     let key = prop_oneof![
         Just("patientName".to_owned()),
@@ -87,6 +89,9 @@ fn json() -> impl Strategy<Value = Value> {
         Just("medicationLogs".to_owned()),
         Just("drugName".to_owned()),
         Just("dosage".to_owned()),
+        // A known name with an invisible character inside is another, unknown name.
+        Just("patient\u{200d}Name".to_owned()),
+        Just("\u{feff}painLevel".to_owned()),
         "\\PC{0,6}",
     ];
     leaf.prop_recursive(4, 64, 8, move |inner| {
