@@ -9,8 +9,8 @@ use integration_tests::{
 };
 use std::time::{Duration, UNIX_EPOCH};
 
-/// How long the process is watched, running, after it answered. A write task left behind would be waiting out a
-/// retry delay (at most the first delays of the retry policy, well under this) or sending its next batch at once.
+/// How long the process is watched, running, after it answered. A write task left behind sends its next batch at
+/// once, or after a retry delay (full jitter under 50 ms, doubling per attempt): well within this.
 const WATCHED_AFTER_ANSWER: Duration = Duration::from_secs(3);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,7 +78,7 @@ async fn the_binary_answers_before_a_real_deadline_and_stops_writing() {
         .collect();
     assert!(late.is_empty(), "requests after the answer: {late:?}");
 
-    // The process is gone, so the table is final: every row before the resume point, and beyond it the rows
-    // reported as imported and at most those whose write was cut off at the stop time.
+    // The process is gone, so the table is final: every row before the resume point, and from it on at most the
+    // rows not reached (writes cut off or not yet counted at the stop time).
     assert_exact_resume_point(&dynamodb, &study, 10, &csv, summary).await;
 }
