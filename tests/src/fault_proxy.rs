@@ -2,7 +2,7 @@
 //! API.
 //!
 //! Every `every`-th request of a kind (batch writes and other requests are counted apart) gets a fault, the faults
-//! taken in turn from the list, so each kind is injected a known number of times whatever the timing: a DynamoDB
+//! taken in turn from the list (or one fault goes to the n-th request of one operation only), so each kind is injected a known number of times whatever the timing: a DynamoDB
 //! throttling error or a 500, a reset connection, a delay, a 500 after the request was forwarded (the write happened;
 //! the client cannot know), or — batch writes only — a partial batch: part of it is written and the rest handed back
 //! as `UnprocessedItems`, as DynamoDB does under load. Everything else is forwarded unchanged. The proxy also records
@@ -25,7 +25,8 @@ pub enum Fault {
     Reset,
     Delay,
     ServerErrorAfterForwarding,
-    /// Batch writes only: the first half of the batch is written, the rest handed back unprocessed.
+    /// Batch writes only: the first half of the batch (rounded down: of one item, none) is written, the rest handed
+    /// back unprocessed with one attribute added, so that only their key tells which they are.
     PartialBatch,
 }
 
@@ -47,6 +48,8 @@ pub struct Seen {
     /// The operation, from `X-Amz-Target` (e.g. `BatchWriteItem`).
     pub operation: String,
     pub fault: Option<Fault>,
+    /// The backend's status, for a request that reached it whole.
+    pub upstream: Option<u16>,
 }
 
 /// What the proxy did, per operation and per fault.
@@ -93,6 +96,14 @@ pub struct FaultProxy {
     _server: Server,
 }
 
+/// The n-th request of one operation (1-based) gets the fault, and no other request.
+struct Once {
+    operation: String,
+    nth: u64,
+    fault: Fault,
+    seen: AtomicU64,
+}
+
 struct Plan {
     upstream: String,
     every: u64,
@@ -100,6 +111,7 @@ struct Plan {
     other_kinds: Vec<Fault>,
     /// Requests so far: batch writes, others.
     counters: [AtomicU64; 2],
+    once: Option<Once>,
     client: reqwest::Client,
     stats: Arc<Stats>,
 }
@@ -118,9 +130,35 @@ impl FaultProxy {
             batch_kinds: kinds.to_vec(),
             other_kinds: kinds.iter().copied().filter(|k| *k != Fault::PartialBatch).collect(),
             counters: Default::default(),
+            once: None,
             client: reqwest::Client::new(),
             stats: Arc::clone(&stats),
         });
+        Self::serve(plan, stats).await
+    }
+
+    /// A proxy that injects `fault` into the `nth` request (from 1) of `operation` (e.g. `PutItem`) and nothing else.
+    pub async fn once(upstream: &str, operation: &str, nth: u64, fault: Fault) -> Self {
+        let stats = Arc::new(Stats::default());
+        let plan = Arc::new(Plan {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            every: 0,
+            batch_kinds: Vec::new(),
+            other_kinds: Vec::new(),
+            counters: Default::default(),
+            once: Some(Once {
+                operation: operation.to_owned(),
+                nth,
+                fault,
+                seen: AtomicU64::new(0),
+            }),
+            client: reqwest::Client::new(),
+            stats: Arc::clone(&stats),
+        });
+        Self::serve(plan, stats).await
+    }
+
+    async fn serve(plan: Arc<Plan>, stats: Arc<Stats>) -> Self {
         let server = Server::start(0, move |request, _| {
             let plan = Arc::clone(&plan);
             async move { plan.handle(request).await }
@@ -162,6 +200,10 @@ fn operation(request: &Request<Incoming>) -> String {
 
 impl Plan {
     fn pick(&self, operation: &str) -> Option<Fault> {
+        if let Some(once) = &self.once {
+            let hit = once.operation == operation && once.seen.fetch_add(1, Ordering::SeqCst) + 1 == once.nth;
+            return hit.then_some(once.fault);
+        }
         let (counter, kinds) = if operation == BATCH_WRITE {
             (&self.counters[0], &self.batch_kinds)
         } else {
@@ -178,11 +220,16 @@ impl Plan {
         let operation = operation(&request);
         let fault = self.pick(&operation);
         self.stats.requests.fetch_add(1, Ordering::SeqCst);
-        self.stats.seen.lock().unwrap().push(Seen {
-            at: SystemTime::now(),
-            operation,
-            fault,
-        });
+        let index = {
+            let mut seen = self.stats.seen.lock().unwrap();
+            seen.push(Seen {
+                at: SystemTime::now(),
+                operation,
+                fault,
+                upstream: None,
+            });
+            seen.len() - 1
+        };
         match fault {
             Some(Fault::Throttle) => return Ok(dynamodb_error(400, "ThrottlingException")),
             Some(Fault::ServerError) => return Ok(dynamodb_error(500, "InternalServerError")),
@@ -195,6 +242,7 @@ impl Plan {
         let (parts, body) = request.into_parts();
         let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
         let forwarded = self.forward(&parts, body).await?;
+        self.stats.seen.lock().unwrap()[index].upstream = Some(forwarded.status().as_u16());
         if fault == Some(Fault::ServerErrorAfterForwarding) {
             return Ok(dynamodb_error(500, "InternalServerError"));
         }
@@ -211,7 +259,12 @@ impl Plan {
         if let Some(tables) = batch["RequestItems"].as_object_mut() {
             for (table, requests) in tables.iter_mut() {
                 if let Some(list) = requests.as_array_mut() {
-                    let rest = list.split_off(list.len() / 2);
+                    let mut rest = list.split_off(list.len() / 2);
+                    for request in &mut rest {
+                        if let Some(item) = request["PutRequest"]["Item"].as_object_mut() {
+                            item.insert("heldByTestProxy".into(), json!({"BOOL": true}));
+                        }
+                    }
                     held.insert(table.clone(), Value::Array(rest));
                 }
             }

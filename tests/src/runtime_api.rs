@@ -238,6 +238,16 @@ impl Lambda {
         self.state.lock().unwrap().max_deliveries = Some(n);
     }
 
+    /// Whether the process is stopped now (by the fixture's freeze, or by anything else), as the kernel says.
+    pub fn is_stopped(&self) -> bool {
+        let pid = self.state.lock().unwrap().pid.expect("a running function");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the function's /proc/<pid>/stat");
+        // The state follows the command name, which is in parentheses and may contain spaces.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "T" || state == "t")
+    }
+
     /// Invocations queued and not delivered.
     pub fn queued(&self) -> usize {
         self.state.lock().unwrap().queue.len()
@@ -351,9 +361,11 @@ async fn route(request: Request<Incoming>, state: Arc<Mutex<State>>, changed: Ar
             }
             state.waiting = Some(sender);
             // Between invocations the process is frozen, as Lambda freezes it.
+            let nothing_to_deliver =
+                state.queue.is_empty() || state.max_deliveries.is_some_and(|m| state.delivered >= m);
             if let Some(pid) = state
                 .pid
-                .filter(|_| state.queue.is_empty() && !state.frozen && !state.unfrozen)
+                .filter(|_| nothing_to_deliver && !state.frozen && !state.unfrozen)
             {
                 signal(pid, "STOP");
                 state.frozen = true;

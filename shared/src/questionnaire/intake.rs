@@ -72,6 +72,17 @@ mod tests {
     }
 
     #[test]
+    fn a_field_name_with_an_invisible_character_inside_is_another_name() {
+        assert_eq!(
+            violations(json!({"patient\u{200d}Name": "Jane", "age": 42, "hasAllergy": false})),
+            vec![
+                v("/patientName", ViolationCode::Missing),
+                v("/patient\u{200d}Name", ViolationCode::UnknownField),
+            ]
+        );
+    }
+
+    #[test]
     fn age_boundaries() {
         for (age, ok) in [(0, false), (1, true), (150, true), (151, false), (-1, false)] {
             let body = json!({"patientName": "A", "age": age, "hasAllergy": false});

@@ -10,7 +10,8 @@ use integration_tests::{
 use std::time::{Duration, UNIX_EPOCH};
 
 /// How long the process is watched, running, after it answered. A write task left behind sends its next batch at
-/// once, or after a retry delay (full jitter under 50 ms, doubling per attempt): well within this.
+/// once; one waiting out a retry delay shows if the delay ends within this (the delays start under 50 ms and double
+/// per attempt, so only a task deep in its retries could wait longer).
 const WATCHED_AFTER_ANSWER: Duration = Duration::from_secs(3);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,6 +42,7 @@ async fn the_binary_answers_before_a_real_deadline_and_stops_writing() {
     let outcome = lambda.until_answered(1, timeout + Duration::from_secs(60)).await[0].clone();
     // Nothing can be awaited here: what is checked is that nothing happens.
     tokio::time::sleep(WATCHED_AFTER_ANSWER).await;
+    assert!(!lambda.is_stopped(), "the process ran while it was watched");
     let continuations = lambda.queued();
     lambda.kill().await;
 

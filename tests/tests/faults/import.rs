@@ -9,8 +9,8 @@ use integration_tests::{
 };
 use std::time::Duration;
 
-/// Each fault kind at least this many times on row writes: 3,030 rows are at least 122 batches, so with every fifth
-/// batch request faulted in turn over six kinds, each kind comes at least four times.
+/// Each fault kind at least this many times on row writes: the 3,000 valid rows are at least 120 batches, so with every
+/// fifth batch request faulted in turn over six kinds, each kind comes at least four times.
 const PER_KIND: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +48,8 @@ async fn an_import_under_faults_writes_every_valid_row_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn questionnaire_rows_under_partial_batches_are_each_stored_once() {
-    // Every second row write comes back half unprocessed: the rows are found again by their key (`id`).
+    // Every second row write comes back half unprocessed, the items handed back with an attribute added (so that
+    // only their key, `id`, tells them apart): every row is still stored once, with its own answer.
     let proxy = FaultProxy::start(&env("AWS_ENDPOINT_URL"), 2, &[Fault::PartialBatch]).await;
     let h = harness_writing_through(
         dynamodb_without_retries_at(&proxy.url).await,
@@ -103,4 +104,37 @@ async fn questionnaire_rows_under_partial_batches_are_each_stored_once() {
     levels.sort_unstable();
     let expected: Vec<(u64, u64)> = (0..200).map(|i| (i + 2, 1 + i % 10)).collect();
     assert_eq!(levels, expected, "each line stored once, with its own answer");
+}
+
+#[tokio::test]
+async fn a_claim_written_but_answered_with_an_error_still_belongs_to_its_invocation() {
+    // The job's first PutItem (the claim) is written and answered with a 500; the SDK sends it again, and the
+    // condition that the job must not exist refuses the retry. The job is the invocation's own all the same.
+    let proxy = FaultProxy::once(
+        &env("AWS_ENDPOINT_URL"),
+        "PutItem",
+        1,
+        Fault::ServerErrorAfterForwarding,
+    )
+    .await;
+    let h = harness_writing_through(
+        dynamodb_at(&env("AWS_ENDPOINT_URL")).await,
+        dynamodb_at(&proxy.url).await,
+        |_| {},
+    )
+    .await;
+    let study = unique("claim");
+    let key = observations_key(&study, "data.csv");
+    upload(&h.s3, &key, observations_csv(&study, 100, 2)).await;
+
+    let response = h.invoke(s3_event(&key).await, Duration::from_secs(60)).await;
+    println!("{}", proxy.stats.summary());
+    assert_eq!(
+        proxy.stats.injected(Fault::ServerErrorAfterForwarding, Some("PutItem")),
+        1
+    );
+    let summary = only_file(&response);
+    assert_eq!(summary["status"], "completed", "{summary}");
+    assert_eq!(rows(&summary), (100, 100, 0, 0));
+    assert_eq!(count_observations(&h.dynamodb, &study, 2).await, 100);
 }

@@ -3,7 +3,9 @@
 //! the API's own handling (with the SDK's retries a fault would mostly be absorbed below it).
 
 use integration_tests::fault_proxy::{Fault, FaultProxy};
-use integration_tests::{dynamodb_without_retries_at, env, local_aws, resource, response_json, submit_intake, unique};
+use integration_tests::{
+    dynamodb_without_retries_at, env, local_aws, resource, response_json, submit_intake, unique, CANARY,
+};
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
@@ -17,8 +19,9 @@ async fn api_through(proxy: &FaultProxy) -> SubmissionApi<DynamoSubmissionStore>
     SubmissionApi::new(DynamoSubmissionStore::new(faulty, env("SUBMISSIONS_TABLE")), config)
 }
 
+/// Marked, so that the scan for patient data covers what the API logs under faults.
 fn intake() -> Value {
-    json!({"patientName": "Jane Example", "age": 42, "hasAllergy": false})
+    json!({"patientName": format!("{CANARY} Jane"), "age": 42, "hasAllergy": false})
 }
 
 async fn direct() -> aws_sdk_dynamodb::Client {
@@ -55,8 +58,9 @@ async fn stored_by_callers(prefix: &str) -> HashMap<String, Vec<String>> {
     }
 }
 
+/// (What is stored is not checked here: with these faults no request reaches the backend.)
 #[tokio::test]
-async fn a_failing_backend_answers_503_and_stores_nothing() {
+async fn a_backend_that_refuses_every_request_gets_503_with_retry_after() {
     let proxy = FaultProxy::start(
         &env("AWS_ENDPOINT_URL"),
         1,
@@ -64,11 +68,8 @@ async fn a_failing_backend_answers_503_and_stores_nothing() {
     )
     .await;
     let api = api_through(&proxy).await;
-    let callers = unique("unstored");
-    for (n, key) in [None, Some("k-1")].into_iter().enumerate() {
-        let response = api
-            .handle(submit_intake(&format!("{callers}-{n}"), key, &intake()))
-            .await;
+    for key in [None, Some("k-1")] {
+        let response = api.handle(submit_intake(&unique("caller"), key, &intake())).await;
         assert_eq!(
             response.status(),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -79,12 +80,11 @@ async fn a_failing_backend_answers_503_and_stores_nothing() {
         assert!(response.headers().contains_key("retry-after"));
     }
     assert!(proxy.stats.requests() >= 2, "the API tried the backend");
-    assert_eq!(stored_by_callers(&callers).await, HashMap::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_faults_every_201_is_stored_and_retries_store_one_submission_per_key() {
-    // Every third request faulted, the kinds in turn: each caller's first attempts meet every kind.
+    // Every third request faulted, the kinds in turn (reads and writes alike).
     let proxy = FaultProxy::start(&env("AWS_ENDPOINT_URL"), 3, &[]).await;
     let api = api_through(&proxy).await;
     let store = DynamoSubmissionStore::new(direct().await, resource("SubmissionsTable"));
@@ -119,11 +119,13 @@ async fn under_faults_every_201_is_stored_and_retries_store_one_submission_per_k
     }
     println!("{}; 503 answers {unavailable}", proxy.stats.summary());
     assert!(unavailable > 0, "no fault reached a caller");
+    let written_then_failed = proxy.stats.seen().iter().any(|s| {
+        s.fault == Some(Fault::ServerErrorAfterForwarding)
+            && s.operation == "TransactWriteItems"
+            && s.upstream == Some(200)
+    });
     assert!(
-        proxy
-            .stats
-            .injected(Fault::ServerErrorAfterForwarding, Some("TransactWriteItems"))
-            > 0,
+        written_then_failed,
         "no submission was written and then answered with an error"
     );
     // Exactly the submissions answered with 201, one per caller and key: none from a retry after a lost answer.

@@ -320,6 +320,40 @@ async fn unprocessed_items_are_found_by_their_key_even_when_handed_back_changed(
     let subjects: std::collections::HashSet<&str> =
         stored.iter().map(|item| item["pk"].as_s().unwrap().as_str()).collect();
     assert_eq!(subjects.len(), 300);
+    // Only the items handed back are sent again, not the one already written: each batch of 25 goes out as 25, then 24.
+    let sizes = sink.0.sizes.lock().unwrap().clone();
+    assert!(sizes.chunks(2).all(|pair| pair == [25, 24]), "{sizes:?}");
+}
+
+/// Hands back its unprocessed items without their partition key: nothing tells which rows they were.
+struct Keyless(FakeSink);
+
+impl BatchSink for Keyless {
+    async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
+        let left = self.0.write_batch(table, items).await?;
+        Ok(left
+            .into_iter()
+            .map(|mut item| {
+                item.remove("pk");
+                item
+            })
+            .collect())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn unprocessed_items_that_match_no_row_make_the_whole_batch_go_again() {
+    // Every first attempt of a batch writes nothing and hands everything back, unrecognisable.
+    let sink = Arc::new(Keyless(FakeSink::new(5, |call, items| {
+        Ok(if call % 2 == 0 {
+            (0..items.len()).collect()
+        } else {
+            Vec::new()
+        })
+    })));
+    let result = run(Arc::clone(&sink), &observations(300), 1, Duration::from_secs(600)).await;
+    assert_eq!(result.counts.imported, 300);
+    assert_eq!(sink.0.stored().len(), 300, "every row counted as imported is stored");
 }
 
 #[tokio::test(start_paused = true)]

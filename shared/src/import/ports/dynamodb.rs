@@ -181,6 +181,10 @@ impl JobStore for DynamoJobStore {
             if existing.summary.status.is_final() {
                 return Ok(Claimed::Finished(existing.summary));
             }
+            // Ours already: our own create or takeover was written, but its answer was lost and the retry refused.
+            if existing.lease.owner == new.lease.owner {
+                return Ok(Claimed::Ours(existing));
+            }
             if existing.lease.until_ms > now_ms {
                 return Ok(Claimed::Busy(existing.summary));
             }
@@ -205,7 +209,8 @@ impl JobStore for DynamoJobStore {
                     let item = output.attributes.unwrap_or_default();
                     Ok(Claimed::Ours(self.decode(&import_id, item)?))
                 }
-                Err(e) if condition_failed(&e) => Ok(Claimed::Busy(existing.summary)),
+                // Taken by someone else, or by this very claim (written, answer lost, retried): read again.
+                Err(e) if condition_failed(&e) => continue,
                 Err(e) => Err(StoreError::backend("UpdateItem", &self.table, e)),
             };
         }

@@ -213,7 +213,9 @@ impl JobStore for MemoryJobStore {
                 Claimed::Ours(new)
             }
             Some(existing) if existing.summary.status.is_final() => Claimed::Finished(existing.summary.clone()),
-            Some(existing) if existing.lease.until_ms > now_ms => Claimed::Busy(existing.summary.clone()),
+            Some(existing) if existing.lease.owner != new.lease.owner && existing.lease.until_ms > now_ms => {
+                Claimed::Busy(existing.summary.clone())
+            }
             Some(existing) => {
                 existing.lease = new.lease;
                 Claimed::Ours(existing.clone())

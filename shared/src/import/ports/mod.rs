@@ -128,7 +128,8 @@ pub enum VersionOrder {
 /// job's lease, and a save by an invocation whose lease was taken over is refused.
 pub trait JobStore: Send + Sync {
     /// Takes the lease on job `new.summary.import_id`: creates the job as `new` if there is none, takes over one
-    /// whose lease ran out before `now_ms`, or says why not.
+    /// whose lease ran out before `now_ms`, or says why not. A job whose lease `new`'s owner already holds is its
+    /// own: a claim written whose answer was lost, then sent again, must not lock its owner out.
     fn claim(&self, new: Job, now_ms: u64) -> impl Future<Output = Result<Claimed, StoreError>> + Send;
 
     /// Writes the job record, if `job.lease.owner` still holds the lease; `Ok(false)` if it was taken over.

@@ -75,6 +75,7 @@ impl<S> BatchWriter<S> {
     /// backend may hand back an item whose other attributes are encoded differently from what was sent (a number's
     /// text, a set's order); comparing whole items would then count an unwritten row as imported.
     fn same_key(&self, a: &Item, b: &Item) -> bool {
+        debug_assert!(!self.key_attributes.is_empty(), "a table without key attributes");
         self.key_attributes
             .iter()
             .all(|name| match (a.get(*name), b.get(*name)) {
@@ -105,18 +106,24 @@ impl<S: BatchSink> BatchWriter<S> {
                 };
                 match result {
                     Ok(unprocessed) => {
-                        let (retry, done): (Vec<_>, Vec<_>) = pending
-                            .into_iter()
-                            .partition(|e| unprocessed.iter().any(|u| self.same_key(&e.item, u)));
-                        if retry.len() < unprocessed.len() {
+                        let unmatched = unprocessed
+                            .iter()
+                            .filter(|u| !pending.iter().any(|e| self.same_key(&e.item, u)))
+                            .count();
+                        if unmatched > 0 {
+                            // Which rows were left is unknown: none counts as written, all are sent again (a put
+                            // of the same item twice stores it once).
                             tracing::warn!(
-                                unprocessed = unprocessed.len(),
-                                matched = retry.len(),
-                                "DynamoDB left items unprocessed that match no item of the batch"
+                                unmatched,
+                                "DynamoDB left items unprocessed that match no item of the batch; resending it whole"
                             );
+                        } else {
+                            let (retry, done): (Vec<_>, Vec<_>) = pending
+                                .into_iter()
+                                .partition(|e| unprocessed.iter().any(|u| self.same_key(&e.item, u)));
+                            self.tally.imported(&Entry::rows_of(&done));
+                            pending = retry;
                         }
-                        self.tally.imported(&Entry::rows_of(&done));
-                        pending = retry;
                         if pending.is_empty() {
                             break;
                         }
