@@ -138,3 +138,66 @@ async fn a_claim_written_but_answered_with_an_error_still_belongs_to_its_invocat
     assert_eq!(rows(&summary), (100, 100, 0, 0));
     assert_eq!(count_observations(&h.dynamodb, &study, 2).await, 100);
 }
+
+#[tokio::test]
+async fn a_takeover_written_but_answered_with_an_error_still_belongs_to_its_invocation() {
+    use shared::import::deadline::DeadlineSource;
+    use shared::import::event::ObjectRef;
+    use shared::import::ids::{job_id, IdSecret};
+    use shared::import::ports::dynamodb::DynamoJobStore;
+    use shared::import::ports::{Claimed, Job, JobStore, Lease};
+    use shared::import::report::FileSummary;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    let now_ms = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let object = ObjectRef {
+        bucket: resource("ImportBucket"),
+        key: observations_key(&unique("takeover"), "data.csv"),
+        version_id: Some("v1".into()),
+        etag: None,
+        sequencer: None,
+        uploader: None,
+    };
+    let job = |owner: &str, until_ms: u64| Job {
+        summary: FileSummary::start(
+            job_id(&object),
+            &object,
+            time::OffsetDateTime::now_utc(),
+            DeadlineSource::Invocation,
+        ),
+        secret: IdSecret::generate().unwrap(),
+        lease: Lease {
+            owner: owner.into(),
+            until_ms,
+        },
+    };
+    // A dead invocation's job, its lease already run out.
+    let direct = DynamoJobStore::new(dynamodb_at(&env("AWS_ENDPOINT_URL")).await, resource("ImportJobsTable"));
+    let first = direct
+        .claim(job("dead-invocation", now_ms() - 1), now_ms())
+        .await
+        .unwrap();
+    assert!(matches!(first, Claimed::Ours(_)), "{first:?}");
+
+    // The takeover (the proxy's first UpdateItem) is written and answered with a 500; the SDK's retry is refused,
+    // since the lease it expects to replace is gone. The job is the new invocation's all the same.
+    let proxy = FaultProxy::once(
+        &env("AWS_ENDPOINT_URL"),
+        "UpdateItem",
+        1,
+        Fault::ServerErrorAfterForwarding,
+    )
+    .await;
+    let faulty = DynamoJobStore::new(dynamodb_at(&proxy.url).await, resource("ImportJobsTable"));
+    let taken = faulty.claim(job("retry", now_ms() + 60_000), now_ms()).await.unwrap();
+    assert_eq!(
+        proxy
+            .stats
+            .injected(Fault::ServerErrorAfterForwarding, Some("UpdateItem")),
+        1
+    );
+    match taken {
+        Claimed::Ours(job) => assert_eq!(job.lease.owner, "retry"),
+        other => panic!("the takeover's own retry locked it out: {other:?}"),
+    }
+}
