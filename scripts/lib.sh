@@ -144,10 +144,12 @@ local_token() {
 }
 
 # fuzz_api MAX_EXAMPLES MIN_CASES: schemathesis against the local HTTP API (openapi.json) with every check and phase,
-# as two patients and a staff member (tests/fuzz/schemathesis.toml), with the hooks in tests/fuzz; fails on any
-# failed check, or when fewer than MIN_CASES cases ran.
+# as two patients and a staff member (tests/fuzz/schemathesis.toml), then the requests it does not generate, each with
+# the answer it must get (tests/fuzz/test_special_cases.py). Fails on any failed check or warning, when fewer than
+# MIN_CASES cases ran, when an operation's fuzzing phase ran fewer than 90% of MAX_EXAMPLES, or when the run never
+# followed a link of openapi.json (tests/fuzz/check_report.py), and on any failed special case. Runs all three first.
 fuzz_api() {
-  local examples=$1 min_cases=$2 report="$STATE/schemathesis"
+  local examples=$1 min_cases=$2 report="$STATE/schemathesis" failed=0
   rm -rf "$report"
   export SCHEMATHESIS_WFC_AUTH="$STATE/fuzz-identities.json"
   "$VENV/bin/python" - "$SCHEMATHESIS_WFC_AUTH" \
@@ -164,13 +166,10 @@ PY
     --config-file "$ROOT/tests/fuzz/schemathesis.toml" run "$ROOT/openapi.json" \
     --url "$API_URL" --checks all \
     --mode all --phases examples,coverage,fuzzing,stateful --max-examples "$examples" --seed 20261127 \
-    --generation-database none --workers 2 --no-color --report json --report-dir "$report"
-  "$VENV/bin/python" - "$report" "$min_cases" <<'PY'
-import glob, json, sys
-report = json.load(open(glob.glob(sys.argv[1] + "/*.json")[0]))
-cases = report["test_cases"]["generated"]
-print(f"schemathesis: {cases} cases, {report['test_cases']['with_failures']} with failures")
-if cases < int(sys.argv[2]):
-    sys.exit(f"only {cases} cases ran; at least {sys.argv[2]} are required")
-PY
+    --generation-database none --workers 2 --no-color --report json,ndjson --report-dir "$report" || failed=1
+  "$VENV/bin/python" "$ROOT/tests/fuzz/check_report.py" "$report" "$ROOT/openapi.json" "$examples" "$min_cases" ||
+    failed=1
+  log "requests schemathesis does not generate, each with the answer it must get"
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/fuzz/test_special_cases.py" || failed=1
+  return "$failed"
 }
