@@ -301,6 +301,37 @@ pub async fn assert_exact_resume_point(
     );
 }
 
+/// The items of the submissions table that `filter` selects, read over every page of the scan (a page can hold no
+/// match while later ones do). `names` and `values` stand for the filter's `#names` and `:values`.
+pub async fn scan_submissions(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    filter: &str,
+    names: &[(&str, &str)],
+    values: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let mut scan = dynamodb
+            .scan()
+            .table_name(resource("SubmissionsTable"))
+            .filter_expression(filter)
+            .set_exclusive_start_key(start);
+        for (name, attribute) in names {
+            scan = scan.expression_attribute_names(*name, *attribute);
+        }
+        for (placeholder, value) in values {
+            scan = scan.expression_attribute_values(*placeholder, value.clone());
+        }
+        let page = scan.send().await.expect("scan the submissions table");
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
 /// Uploads `body` under `key` of the import bucket; the version id S3 gave it.
 pub async fn upload(s3: &aws_sdk_s3::Client, key: &str, body: impl Into<Vec<u8>>) -> Option<String> {
     s3.put_object()

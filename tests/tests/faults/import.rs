@@ -5,7 +5,7 @@ use integration_tests::fault_proxy::{Fault, FaultProxy};
 use integration_tests::import_harness::{harness_writing_through, only_file, rows};
 use integration_tests::{
     assert_observations_as_written, count_observations, dynamodb_at, dynamodb_without_retries_at, env,
-    observations_csv, observations_key, resource, s3_event, unique, upload,
+    observations_csv, observations_key, resource, s3_event, scan_submissions, unique, upload,
 };
 use std::time::Duration;
 
@@ -69,37 +69,26 @@ async fn questionnaire_rows_under_partial_batches_are_each_stored_once() {
     assert!(proxy.stats.injected(Fault::PartialBatch, Some("BatchWriteItem")) >= 4);
     assert_eq!(rows(&summary), (200, 200, 0, 0), "{summary}");
 
+    let stored = scan_submissions(
+        &h.dynamodb,
+        "provenance.#k = :key",
+        &[("#k", "key")],
+        &[(":key", aws_sdk_dynamodb::types::AttributeValue::S(key.clone()))],
+    )
+    .await;
     let mut levels = Vec::new();
-    let mut start = None;
-    loop {
-        let page = h
-            .dynamodb
-            .scan()
-            .table_name(resource("SubmissionsTable"))
-            .filter_expression("provenance.#k = :key")
-            .expression_attribute_names("#k", "key")
-            .expression_attribute_values(":key", aws_sdk_dynamodb::types::AttributeValue::S(key.clone()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan the submissions table");
-        for item in page.items() {
-            let line: u64 = item["provenance"].as_m().unwrap()["line"]
-                .as_n()
-                .unwrap()
-                .parse()
-                .unwrap();
-            let level = item["answers"].as_m().unwrap()["painLevel"]
-                .as_n()
-                .unwrap()
-                .parse::<u64>()
-                .unwrap();
-            levels.push((line, level));
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
-        }
+    for item in stored {
+        let line: u64 = item["provenance"].as_m().unwrap()["line"]
+            .as_n()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let level = item["answers"].as_m().unwrap()["painLevel"]
+            .as_n()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+        levels.push((line, level));
     }
     levels.sort_unstable();
     let expected: Vec<(u64, u64)> = (0..200).map(|i| (i + 2, 1 + i % 10)).collect();

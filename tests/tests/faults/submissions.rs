@@ -2,9 +2,11 @@
 //! retried submission stored once. The API's client makes one attempt per call here, so every injected fault reaches
 //! the API's own handling (with the SDK's retries a fault would mostly be absorbed below it).
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::fault_proxy::{Fault, FaultProxy};
 use integration_tests::{
-    dynamodb_without_retries_at, env, local_aws, resource, response_json, submit_intake, unique, CANARY,
+    dynamodb_without_retries_at, env, local_aws, resource, response_json, scan_submissions, submit_intake, unique,
+    CANARY,
 };
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
@@ -30,32 +32,22 @@ async fn direct() -> aws_sdk_dynamodb::Client {
 
 /// The ids of the stored submissions of every caller whose `sub` starts with `prefix`, read from the table itself.
 async fn stored_by_callers(prefix: &str) -> HashMap<String, Vec<String>> {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let dynamodb = direct().await;
+    let items = scan_submissions(
+        &direct().await,
+        "begins_with(submittedBy, :prefix)",
+        &[],
+        &[(":prefix", AttributeValue::S(prefix.to_owned()))],
+    )
+    .await;
     let mut by_caller: HashMap<String, Vec<String>> = HashMap::new();
-    let mut start = None;
-    loop {
-        let page = dynamodb
-            .scan()
-            .table_name(resource("SubmissionsTable"))
-            .filter_expression("begins_with(submittedBy, :prefix)")
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan the submissions table");
-        for item in page.items() {
-            let caller = item["submittedBy"].as_s().unwrap().clone();
-            by_caller
-                .entry(caller)
-                .or_default()
-                .push(item["id"].as_s().unwrap().clone());
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            return by_caller;
-        }
+    for item in items {
+        let caller = item["submittedBy"].as_s().unwrap().clone();
+        by_caller
+            .entry(caller)
+            .or_default()
+            .push(item["id"].as_s().unwrap().clone());
     }
+    by_caller
 }
 
 /// (What is stored is not checked here: with these faults no request reaches the backend.)

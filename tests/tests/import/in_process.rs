@@ -2,8 +2,8 @@
 
 use integration_tests::import_harness::{harness, only_file, rows};
 use integration_tests::{
-    as_sent, count_observations, event, observation, observations_csv, observations_key, resource, s3_event, unique,
-    upload,
+    as_sent, count_observations, event, observation, observations_csv, observations_key, resource, s3_event,
+    scan_submissions, unique, upload,
 };
 
 use sha2::Digest;
@@ -219,17 +219,14 @@ async fn backfilled_questionnaires_are_typed_submissions_readable_through_the_ap
     // Read a row back through the API's store: it is the same typed submission, marked as imported.
     let store = shared::store::DynamoSubmissionStore::new(h.dynamodb.clone(), resource("SubmissionsTable"));
     let stored_ids = || async {
-        let scan = h
-            .dynamodb
-            .scan()
-            .table_name(resource("SubmissionsTable"))
-            .filter_expression("provenance.#k = :key")
-            .expression_attribute_names("#k", "key")
-            .expression_attribute_values(":key", aws_sdk_dynamodb::types::AttributeValue::S(key.clone()))
-            .send()
-            .await
-            .unwrap();
-        let mut ids: Vec<String> = scan.items().iter().map(|i| i["id"].as_s().unwrap().clone()).collect();
+        let items = scan_submissions(
+            &h.dynamodb,
+            "provenance.#k = :key",
+            &[("#k", "key")],
+            &[(":key", aws_sdk_dynamodb::types::AttributeValue::S(key.clone()))],
+        )
+        .await;
+        let mut ids: Vec<String> = items.iter().map(|i| i["id"].as_s().unwrap().clone()).collect();
         ids.sort();
         ids
     };

@@ -1,7 +1,9 @@
 //! The handler driven with the API Gateway fixtures from `events/`, storing into the real (local) DynamoDB API.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::{dynamodb_at, env, get_intake, local_aws, response_json, submit_intake, unique};
+use integration_tests::{
+    dynamodb_at, env, get_intake, local_aws, response_json, scan_submissions, submit_intake, unique,
+};
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
@@ -43,25 +45,14 @@ impl TestApi {
 
     /// Submissions stored for this caller (each test uses its own caller).
     async fn count_for(&self, caller: &str) -> usize {
-        let mut count = 0;
-        let mut start = None;
-        loop {
-            let page = self
-                .dynamodb
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("submittedBy = :c")
-                .expression_attribute_values(":c", AttributeValue::S(caller.into()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .unwrap();
-            count += page.items().len();
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return count;
-            }
-        }
+        scan_submissions(
+            &self.dynamodb,
+            "submittedBy = :c",
+            &[],
+            &[(":c", AttributeValue::S(caller.into()))],
+        )
+        .await
+        .len()
     }
 }
 
