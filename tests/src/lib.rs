@@ -218,15 +218,20 @@ pub fn observations_csv(study: &str, rows: usize, subjects: usize) -> String {
     csv
 }
 
+/// The row index `i` of an observation [`observations_csv`] wrote (its item is `ITEM-i`; it is on line `i + 2`).
+fn written_index(item: &Value) -> usize {
+    item["item"]
+        .as_str()
+        .and_then(|name| name.strip_prefix("ITEM-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("an item written by observations_csv: {item}"))
+}
+
 /// Asserts that every stored observation of `study` holds what [`observations_csv`] wrote for its item, under its
 /// subject.
 pub async fn assert_observations_as_written(dynamodb: &aws_sdk_dynamodb::Client, study: &str, subjects: usize) {
     for (subject, item) in observations_of(dynamodb, study, subjects).await {
-        let i: usize = item["item"]
-            .as_str()
-            .and_then(|item| item.strip_prefix("ITEM-"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("an item written by observations_csv: {item}"));
+        let i = written_index(&item);
         assert_eq!(item["value"], (70 + i % 90).to_string(), "{item}");
         assert_eq!(i % subjects, subject, "{item}");
     }
@@ -273,12 +278,7 @@ pub async fn assert_exact_resume_point(
     let number = |field: &str| summary["rows"][field].as_u64().unwrap();
     let (mut before, mut from, mut beyond_read) = (0, 0, Vec::new());
     for (_, item) in observations_of(dynamodb, study, subjects).await {
-        let n: u64 = item["item"]
-            .as_str()
-            .and_then(|i| i.strip_prefix("ITEM-"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("an item written by observations_csv: {item}"));
-        let stored_line = n + 2;
+        let stored_line = written_index(&item) as u64 + 2;
         if stored_line < line {
             before += 1;
         } else {
@@ -332,6 +332,15 @@ pub async fn scan_submissions(
     }
 }
 
+/// The submissions imported from the file at `key` of the import bucket.
+pub async fn submissions_from_file(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    key: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let key = aws_sdk_dynamodb::types::AttributeValue::S(key.to_owned());
+    scan_submissions(dynamodb, "provenance.#k = :key", &[("#k", "key")], &[(":key", key)]).await
+}
+
 /// Uploads `body` under `key` of the import bucket; the version id S3 gave it.
 pub async fn upload(s3: &aws_sdk_s3::Client, key: &str, body: impl Into<Vec<u8>>) -> Option<String> {
     s3.put_object()
@@ -344,33 +353,46 @@ pub async fn upload(s3: &aws_sdk_s3::Client, key: &str, body: impl Into<Vec<u8>>
         .version_id
 }
 
+/// The partition keys of one study's observations as [`observations_csv`] spreads them (`SUBJ-000`… at `S01`).
+fn study_partitions(study: &str, subjects: usize) -> Vec<String> {
+    (0..subjects)
+        .map(|subject| format!("{study}#S01#SUBJ-{subject:03}"))
+        .collect()
+}
+
 /// Observations stored for one study (rows are spread over `subjects` subjects `SUBJ-000`…), with the subject
 /// index of each.
 pub async fn observations_of(dynamodb: &aws_sdk_dynamodb::Client, study: &str, subjects: usize) -> Vec<(usize, Value)> {
-    query_study(dynamodb, study, subjects, false).await.1
+    observations_in(dynamodb, &study_partitions(study, subjects)).await
+}
+
+/// Observations stored under the partition keys `pks`, each with the index of its key in `pks`.
+pub async fn observations_in(dynamodb: &aws_sdk_dynamodb::Client, pks: &[String]) -> Vec<(usize, Value)> {
+    query_partitions(dynamodb, pks, false).await.1
 }
 
 /// How many observations one study has stored (counted by DynamoDB, without reading the items).
 pub async fn count_observations(dynamodb: &aws_sdk_dynamodb::Client, study: &str, subjects: usize) -> u64 {
-    query_study(dynamodb, study, subjects, true).await.0
+    query_partitions(dynamodb, &study_partitions(study, subjects), true)
+        .await
+        .0
 }
 
-async fn query_study(
+async fn query_partitions(
     dynamodb: &aws_sdk_dynamodb::Client,
-    study: &str,
-    subjects: usize,
+    pks: &[String],
     count_only: bool,
 ) -> (u64, Vec<(usize, Value)>) {
     use aws_sdk_dynamodb::types::{AttributeValue, Select};
     let (mut count, mut items) = (0, Vec::new());
-    for subject in 0..subjects {
+    for (index, pk) in pks.iter().enumerate() {
         let mut start = None;
         loop {
             let page = dynamodb
                 .query()
                 .table_name(resource("ObservationsTable"))
                 .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("{study}#S01#SUBJ-{subject:03}")))
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
                 .select(if count_only {
                     Select::Count
                 } else {
@@ -382,7 +404,7 @@ async fn query_study(
                 .expect("query observations");
             count += page.count as u64;
             for item in page.items.unwrap_or_default() {
-                items.push((subject, serde_dynamo::from_item(item).expect("an observation item")));
+                items.push((index, serde_dynamo::from_item(item).expect("an observation item")));
             }
             start = page.last_evaluated_key;
             if start.is_none() {

@@ -5,7 +5,7 @@ use integration_tests::fault_proxy::{Fault, FaultProxy};
 use integration_tests::import_harness::{harness_writing_through, only_file, rows};
 use integration_tests::{
     assert_observations_as_written, count_observations, dynamodb_at, dynamodb_without_retries_at, env,
-    observations_csv, observations_key, resource, s3_event, scan_submissions, unique, upload,
+    observations_csv, observations_key, resource, s3_event, submissions_from_file, unique, upload,
 };
 use std::time::Duration;
 
@@ -69,13 +69,7 @@ async fn questionnaire_rows_under_partial_batches_are_each_stored_once() {
     assert!(proxy.stats.injected(Fault::PartialBatch, Some("BatchWriteItem")) >= 4);
     assert_eq!(rows(&summary), (200, 200, 0, 0), "{summary}");
 
-    let stored = scan_submissions(
-        &h.dynamodb,
-        "provenance.#k = :key",
-        &[("#k", "key")],
-        &[(":key", aws_sdk_dynamodb::types::AttributeValue::S(key.clone()))],
-    )
-    .await;
+    let stored = submissions_from_file(&h.dynamodb, &key).await;
     let mut levels = Vec::new();
     for item in stored {
         let line: u64 = item["provenance"].as_m().unwrap()["line"]

@@ -3,7 +3,7 @@
 use integration_tests::import_harness::{harness, only_file, rows};
 use integration_tests::{
     as_sent, count_observations, event, observation, observations_csv, observations_key, resource, s3_event,
-    scan_submissions, unique, upload,
+    submissions_from_file, unique, upload,
 };
 
 use sha2::Digest;
@@ -219,13 +219,7 @@ async fn backfilled_questionnaires_are_typed_submissions_readable_through_the_ap
     // Read a row back through the API's store: it is the same typed submission, marked as imported.
     let store = shared::store::DynamoSubmissionStore::new(h.dynamodb.clone(), resource("SubmissionsTable"));
     let stored_ids = || async {
-        let items = scan_submissions(
-            &h.dynamodb,
-            "provenance.#k = :key",
-            &[("#k", "key")],
-            &[(":key", aws_sdk_dynamodb::types::AttributeValue::S(key.clone()))],
-        )
-        .await;
+        let items = submissions_from_file(&h.dynamodb, &key).await;
         let mut ids: Vec<String> = items.iter().map(|i| i["id"].as_s().unwrap().clone()).collect();
         ids.sort();
         ids

@@ -3,7 +3,7 @@
 //! imported as a study of its own (the files' study id `TORTURE` is replaced), so what one stores is told apart.
 
 use integration_tests::import_harness::{harness, only_file, rows};
-use integration_tests::{repo_path, resource, s3_event, unique, upload};
+use integration_tests::{observations_in, repo_path, s3_event, unique, upload};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -36,34 +36,15 @@ const SUBJECTS: [&str; 4] = ["SUBJ-1", "SUBJ-2", "SUBJ-3", "SUBJ-4"];
 
 /// The file lines of the observations stored for `study`, as their provenance says.
 async fn stored_lines(dynamodb: &aws_sdk_dynamodb::Client, study: &str) -> Vec<u64> {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let mut lines = Vec::new();
-    for subject in SUBJECTS {
-        let mut start = None;
-        loop {
-            let page = dynamodb
-                .query()
-                .table_name(resource("ObservationsTable"))
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("{study}#S01#{subject}")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("query observations");
-            for item in page.items() {
-                let line = item["provenance"].as_m().ok().and_then(|p| p.get("line"));
-                lines.push(
-                    line.and_then(|l| l.as_n().ok())
-                        .and_then(|n| n.parse().ok())
-                        .expect("a line"),
-                );
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
-    }
+    let pks: Vec<String> = SUBJECTS
+        .iter()
+        .map(|subject| format!("{study}#S01#{subject}"))
+        .collect();
+    let mut lines: Vec<u64> = observations_in(dynamodb, &pks)
+        .await
+        .iter()
+        .map(|(_, item)| item["provenance"]["line"].as_u64().expect("a line"))
+        .collect();
     lines.sort_unstable();
     lines
 }

@@ -283,77 +283,71 @@ async fn unprocessed_items_are_retried_until_written() {
     assert_eq!(sink.stored().len(), 300);
 }
 
-/// Hands back its unprocessed items with one more attribute, as a backend that encodes an item's values
-/// differently from the request would: only the primary key identifies them.
-struct Reencoding(FakeSink);
+/// A [`FakeSink`] that hands back its unprocessed items changed by `change`, as a backend that encodes them
+/// differently from the request (or loses what identifies them) would.
+struct HandsBackChanged {
+    sink: FakeSink,
+    change: fn(&mut Item),
+}
 
-impl BatchSink for Reencoding {
+impl BatchSink for HandsBackChanged {
     async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
-        let left = self.0.write_batch(table, items).await?;
-        Ok(left
-            .into_iter()
-            .map(|mut item| {
-                item.insert(
-                    "value".into(),
-                    aws_sdk_dynamodb::types::AttributeValue::S("re-encoded".into()),
-                );
-                item
-            })
-            .collect())
+        let mut left = self.sink.write_batch(table, items).await?;
+        left.iter_mut().for_each(self.change);
+        Ok(left)
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn unprocessed_items_are_found_by_their_key_even_when_handed_back_changed() {
     // Every first attempt of a batch writes its first item only.
-    let sink = Arc::new(Reencoding(FakeSink::new(5, |call, items| {
-        Ok(if call % 2 == 0 {
-            (1..items.len()).collect()
-        } else {
-            Vec::new()
-        })
-    })));
+    let sink = Arc::new(HandsBackChanged {
+        // Only the primary key identifies them.
+        change: |item| {
+            item.insert(
+                "value".into(),
+                aws_sdk_dynamodb::types::AttributeValue::S("re-encoded".into()),
+            );
+        },
+        sink: FakeSink::new(5, |call, items| {
+            Ok(if call % 2 == 0 {
+                (1..items.len()).collect()
+            } else {
+                Vec::new()
+            })
+        }),
+    });
     let result = run(Arc::clone(&sink), &observations(300), 1, Duration::from_secs(600)).await;
     assert_eq!(result.counts.imported, 300);
-    let stored = sink.0.stored();
+    let stored = sink.sink.stored();
     assert_eq!(stored.len(), 300, "every row counted as imported is stored");
     let subjects: std::collections::HashSet<&str> =
         stored.iter().map(|item| item["pk"].as_s().unwrap().as_str()).collect();
     assert_eq!(subjects.len(), 300);
     // Only the items handed back are sent again, not the one already written: each batch of 25 goes out as 25, then 24.
-    let sizes = sink.0.sizes.lock().unwrap().clone();
+    let sizes = sink.sink.sizes.lock().unwrap().clone();
     assert!(sizes.chunks(2).all(|pair| pair == [25, 24]), "{sizes:?}");
-}
-
-/// Hands back its unprocessed items without their partition key: nothing tells which rows they were.
-struct Keyless(FakeSink);
-
-impl BatchSink for Keyless {
-    async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
-        let left = self.0.write_batch(table, items).await?;
-        Ok(left
-            .into_iter()
-            .map(|mut item| {
-                item.remove("pk");
-                item
-            })
-            .collect())
-    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn unprocessed_items_that_match_no_row_make_the_whole_batch_go_again() {
     // Every first attempt of a batch writes nothing and hands everything back, unrecognisable.
-    let sink = Arc::new(Keyless(FakeSink::new(5, |call, items| {
-        Ok(if call % 2 == 0 {
-            (0..items.len()).collect()
-        } else {
-            Vec::new()
-        })
-    })));
+    let sink = Arc::new(HandsBackChanged {
+        // Nothing tells which rows they were.
+        change: |item| {
+            item.remove("pk");
+        },
+        sink: FakeSink::new(5, |call, items| {
+            Ok(if call % 2 == 0 {
+                (0..items.len()).collect()
+            } else {
+                Vec::new()
+            })
+        }),
+    });
     let result = run(Arc::clone(&sink), &observations(300), 1, Duration::from_secs(600)).await;
     assert_eq!(result.counts.imported, 300);
-    assert_eq!(sink.0.stored().len(), 300, "every row counted as imported is stored");
+    assert_eq!(sink.sink.stored().len(), 300, "every row counted as imported is stored");
 }
 
 #[tokio::test(start_paused = true)]
