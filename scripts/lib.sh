@@ -138,9 +138,9 @@ start_gateway() {
   wait_until gateway "$LAST_SERVICE" 30 bash -c "curl -s -o /dev/null -w '%{http_code}' '$API_URL/' | grep -q 404"
 }
 
-# A token of the local identity provider: local_token SUB "SCOPE ...".
+# A token of the local identity provider: local_token SUB "SCOPE ..." [GROUP ...] (cognito:groups, e.g. staff).
 local_token() {
-  "$ROOT/target/debug/local-gateway" mint "$1" "$2"
+  "$ROOT/target/debug/local-gateway" mint "$@"
 }
 
 # fuzz_api MAX_EXAMPLES MIN_CASES: schemathesis against the local HTTP API (openapi.json) with every check and phase,
@@ -155,7 +155,7 @@ fuzz_api() {
   "$VENV/bin/python" - "$SCHEMATHESIS_WFC_AUTH" \
     "patient-a=$(local_token fuzz-patient-a 'questionnaires/submit questionnaires/read')" \
     "patient-b=$(local_token fuzz-patient-b 'questionnaires/submit questionnaires/read')" \
-    "staff=$(local_token fuzz-nurse 'questionnaires/read questionnaires/read-all')" <<'PY'
+    "staff=$(local_token fuzz-nurse 'questionnaires/read' staff)" <<'PY'
 import json, sys
 users = [arg.split("=", 1) for arg in sys.argv[2:]]
 auth = [{"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {token}"}]} for name, token in users]

@@ -76,20 +76,20 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// How long an `Idempotency-Key` is remembered (`IDEMPOTENCY_TTL_SECONDS`, default 86400).
     pub idempotency_ttl: Duration,
-    /// The OAuth2 scopes that grant each operation.
+    /// The OAuth2 scopes that grant each operation to an app.
     pub scopes: Scopes,
+    /// Which events and claims say who the person is.
+    pub identity: IdentityConfig,
 }
 
-/// OAuth2 resource-server scopes, as an identity provider such as Cognito issues them. API Gateway checks them per
-/// route (`template.yaml`); the function checks them again.
+/// OAuth2 resource-server scopes, as an identity provider such as Cognito issues them: what an *app* may do.
+/// API Gateway checks them per route (`template.yaml`); the function checks them again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scopes {
     /// Submitting questionnaires (`SUBMIT_SCOPE`, default `questionnaires/submit`).
     pub submit: String,
-    /// Reading one's own submissions (`READ_SCOPE`, default `questionnaires/read`).
+    /// Reading submissions: one's own, or every one for staff (`READ_SCOPE`, default `questionnaires/read`).
     pub read: String,
-    /// Staff: reading every submission, imported ones included (`STAFF_SCOPE`, default `questionnaires/read-all`).
-    pub staff: String,
 }
 
 impl Default for Scopes {
@@ -97,7 +97,6 @@ impl Default for Scopes {
         Self {
             submit: "questionnaires/submit".into(),
             read: "questionnaires/read".into(),
-            staff: "questionnaires/read-all".into(),
         }
     }
 }
@@ -105,26 +104,62 @@ impl Default for Scopes {
 impl Scopes {
     fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let scope = |name: &'static str, default: String| {
-            let value = env.parsed_or(name, default, |s: &String| {
-                !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
-            })?;
-            Ok::<_, ConfigError>(value)
+        Ok(Self {
+            submit: env.parsed_or("SUBMIT_SCOPE", defaults.submit, visible_ascii)?,
+            read: env.parsed_or("READ_SCOPE", defaults.read, visible_ascii)?,
+        })
+    }
+}
+
+/// Who a person is comes from per-user claims of a token that the deployed HTTP API verified (see
+/// `api::identity`): these settings name that API and those claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityConfig {
+    /// The id of the HTTP API whose JWT authorizer the function trusts (`API_ID`, set by `template.yaml`): an event
+    /// whose request context names any other API carries no identity.
+    pub api_id: String,
+    /// The claim with the person's groups (`GROUPS_CLAIM`, default `cognito:groups`).
+    pub groups_claim: String,
+    /// The group of staff, who read every submission (`STAFF_GROUP`, default `staff`).
+    pub staff_group: String,
+    /// The prefix of site-grant groups, `<prefix><study>/<site>` (`SITE_GROUP_PREFIX`, default `site:`).
+    pub site_group_prefix: String,
+}
+
+impl IdentityConfig {
+    /// The default claim and group names, trusting the API `api_id`.
+    pub fn for_api(api_id: impl Into<String>) -> Self {
+        Self {
+            api_id: api_id.into(),
+            groups_claim: "cognito:groups".into(),
+            staff_group: "staff".into(),
+            site_group_prefix: "site:".into(),
+        }
+    }
+
+    fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let defaults = Self::for_api(env.required("API_ID")?);
+        let config = Self {
+            groups_claim: env.parsed_or("GROUPS_CLAIM", defaults.groups_claim.clone(), visible_ascii)?,
+            staff_group: env.parsed_or("STAFF_GROUP", defaults.staff_group.clone(), visible_ascii)?,
+            site_group_prefix: env.parsed_or("SITE_GROUP_PREFIX", defaults.site_group_prefix.clone(), visible_ascii)?,
+            ..defaults
         };
-        let scopes = Self {
-            submit: scope("SUBMIT_SCOPE", defaults.submit)?,
-            read: scope("READ_SCOPE", defaults.read)?,
-            staff: scope("STAFF_SCOPE", defaults.staff)?,
-        };
-        if scopes.submit == scopes.staff || scopes.read == scopes.staff {
+        if config.staff_group.starts_with(&config.site_group_prefix) {
             return Err(ConfigError::Invalid {
-                name: "STAFF_SCOPE",
-                value: scopes.staff,
-                reason: "the staff scope must differ from the submit and read scopes".into(),
+                name: "STAFF_GROUP",
+                value: config.staff_group,
+                reason: "the staff group must not look like a site grant (it starts with SITE_GROUP_PREFIX)".into(),
             });
         }
-        Ok(scopes)
+        Ok(config)
     }
+}
+
+/// Scope, claim and group names: one token of visible ASCII (they are compared exactly, and a space would split
+/// them).
+fn visible_ascii(value: &String) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic())
 }
 
 impl ApiConfig {
@@ -138,6 +173,7 @@ impl ApiConfig {
             })?,
             idempotency_ttl: env.seconds_or("IDEMPOTENCY_TTL_SECONDS", 86_400, |s| (60..=30 * 86_400).contains(s))?,
             scopes: Scopes::from_env(env)?,
+            identity: IdentityConfig::from_env(env)?,
         })
     }
 }
@@ -241,40 +277,63 @@ mod tests {
         Env::from_lookup(move |k| map.get(k).cloned())
     }
 
-    #[test]
-    fn api_config_uses_defaults_when_only_the_table_is_set() {
-        let config = ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t")])).unwrap();
-        assert_eq!(config.submissions_table, "t");
-        assert_eq!(config.max_body_bytes, 65_536);
-        assert_eq!(config.idempotency_ttl, Duration::from_secs(86_400));
-        assert_eq!(config.scopes.submit, "questionnaires/submit");
-        assert_eq!(config.scopes.read, "questionnaires/read");
-        assert_eq!(config.scopes.staff, "questionnaires/read-all");
+    const API: [(&str, &str); 2] = [("SUBMISSIONS_TABLE", "t"), ("API_ID", "a1b2c3")];
+
+    fn api_env(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        API.iter().chain(extra).copied().collect()
     }
 
     #[test]
-    fn scope_names_are_configurable_and_staff_must_be_its_own_scope() {
-        let config = ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t"), ("STAFF_SCOPE", "epro/all")])).unwrap();
-        assert_eq!(config.scopes.staff, "epro/all");
-        for bad in ["questionnaires/read", "has space"] {
-            let err = ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t"), ("STAFF_SCOPE", bad)])).unwrap_err();
+    fn api_config_uses_defaults_when_only_the_table_and_the_api_are_set() {
+        let config = ApiConfig::from_env(&env(&API)).unwrap();
+        assert_eq!(config.submissions_table, "t");
+        assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.idempotency_ttl, Duration::from_secs(86_400));
+        assert_eq!(config.scopes, Scopes::default());
+        assert_eq!(config.identity, IdentityConfig::for_api("a1b2c3"));
+        assert_eq!(
+            (
+                config.identity.groups_claim.as_str(),
+                config.identity.staff_group.as_str(),
+                config.identity.site_group_prefix.as_str()
+            ),
+            ("cognito:groups", "staff", "site:")
+        );
+    }
+
+    #[test]
+    fn claim_and_group_names_are_configurable_and_must_be_single_tokens() {
+        let config = ApiConfig::from_env(&env(&api_env(&[
+            ("GROUPS_CLAIM", "https://clinic.example/groups"),
+            ("STAFF_GROUP", "clinician"),
+            ("SITE_GROUP_PREFIX", "grant:"),
+            ("READ_SCOPE", "epro/read"),
+        ])))
+        .unwrap();
+        assert_eq!(config.identity.groups_claim, "https://clinic.example/groups");
+        assert_eq!(config.identity.staff_group, "clinician");
+        assert_eq!(config.identity.site_group_prefix, "grant:");
+        assert_eq!(config.scopes.read, "epro/read");
+        for (name, bad) in [
+            ("STAFF_GROUP", "has space"),
+            ("GROUPS_CLAIM", "tab\there"),
+            ("READ_SCOPE", "a b"),
+            ("STAFF_GROUP", "site:ALL/ALL"),
+        ] {
+            let err = ApiConfig::from_env(&env(&api_env(&[(name, bad)]))).unwrap_err();
             assert!(
-                matches!(
-                    err,
-                    ConfigError::Invalid {
-                        name: "STAFF_SCOPE",
-                        ..
-                    }
-                ),
-                "{bad}: {err}"
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={bad}: {err}"
             );
         }
     }
 
     #[test]
-    fn missing_table_names_the_variable() {
-        let err = ApiConfig::from_env(&env(&[])).unwrap_err();
+    fn missing_table_or_api_id_names_the_variable() {
+        let err = ApiConfig::from_env(&env(&[("API_ID", "a")])).unwrap_err();
         assert!(err.to_string().contains("SUBMISSIONS_TABLE"), "{err}");
+        let err = ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t")])).unwrap_err();
+        assert!(err.to_string().contains("API_ID"), "{err}");
     }
 
     #[test]
@@ -321,7 +380,7 @@ mod tests {
     #[test]
     fn invalid_or_out_of_range_numbers_are_rejected_not_defaulted() {
         for bad in ["abc", "0", "-5", "99999999999"] {
-            let err = ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t"), ("MAX_BODY_BYTES", bad)])).unwrap_err();
+            let err = ApiConfig::from_env(&env(&api_env(&[("MAX_BODY_BYTES", bad)]))).unwrap_err();
             assert!(
                 matches!(
                     err,

@@ -17,6 +17,9 @@ pub struct SubmissionRecord {
     /// The `sub` of the patient (or clinician) who submitted through the API; they may read it back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_by: Option<String>,
+    /// The issuer of that `sub`: a subject is unique only within its issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitter_issuer: Option<String>,
     /// For a CSV backfill: who uploaded the file (S3's principal id). Staff see it; patients never do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_by: Option<String>,

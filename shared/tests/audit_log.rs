@@ -5,7 +5,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::Request;
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
-use shared::config::{ApiConfig, Scopes};
+use shared::config::{ApiConfig, IdentityConfig, Scopes};
 use shared::store::memory::MemorySubmissionStore;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -34,15 +34,21 @@ impl Captured {
     }
 }
 
+fn fixture() -> Value {
+    serde_json::from_str(HTTP_API_SUBMIT).unwrap()
+}
+
+/// A request through the deployed API; staff are the `nurse-*` subjects (the staff group's members).
 fn request(sub: &str, scope: &str, method: &str, path: &str, body: Option<String>) -> Request {
-    let mut event: Value = serde_json::from_str(HTTP_API_SUBMIT).unwrap();
+    let mut event = fixture();
+    let groups = if sub.starts_with("nurse-") { "[staff]" } else { "[]" };
     event["rawPath"] = json!(path);
     event["requestContext"]["http"]["method"] = json!(method);
     event["requestContext"]["http"]["path"] = json!(path);
     event["headers"] = json!({"content-type": "application/json"});
     event["body"] = body.map_or(Value::Null, Value::from);
     event["requestContext"]["authorizer"]["jwt"]["claims"] =
-        json!({"iss": ISSUER, "sub": sub, "scope": scope, "client_id": "app"});
+        json!({"iss": ISSUER, "sub": sub, "scope": scope, "client_id": "app", "cognito:groups": groups});
     lambda_http::request::from_str(&event.to_string()).unwrap()
 }
 
@@ -64,9 +70,10 @@ async fn each_request_leaves_one_audit_line_with_caller_route_record_and_outcome
             max_body_bytes: 1024,
             idempotency_ttl: Duration::from_secs(3600),
             scopes: Scopes::default(),
+            identity: IdentityConfig::for_api(fixture()["requestContext"]["apiId"].as_str().unwrap()),
         },
     );
-    let (patient, staff) = ("questionnaires/submit questionnaires/read", "questionnaires/read-all");
+    let (patient, staff) = ("questionnaires/submit questionnaires/read", "questionnaires/read");
     let marker = "Zelda Quux-Audit";
     let invalid = json!({"patientName": marker, "age": 42, "hasAllergy": true, "secretNote": marker}).to_string();
     api.handle(request(

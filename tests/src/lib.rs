@@ -57,15 +57,21 @@ pub async fn dynamodb_without_retries_at(endpoint: &str) -> aws_sdk_dynamodb::Cl
 }
 
 /// A token of the local identity provider for `sub` with `scope` (space-separated), valid for 12 hours: signed with
-/// `LOCAL_JWT_SECRET`, with the issuer and the first audience of the template's JWT authorizer.
+/// `LOCAL_JWT_SECRET`, with the issuer and the first audience of the template's JWT authorizer. The person belongs
+/// to no group (a patient).
 pub fn local_token(sub: &str, scope: &str) -> String {
+    local_token_in_groups(sub, scope, &[])
+}
+
+/// [`local_token`] for a person in `groups` (`cognito:groups`, as Cognito sets it per user): `staff`, `site:S/1`.
+pub fn local_token_in_groups(sub: &str, scope: &str, groups: &[&str]) -> String {
     let api = gateway::Api::from_file(&env("GATEWAY_ROUTES"));
     let secret = hex::decode(env("LOCAL_JWT_SECRET")).expect("LOCAL_JWT_SECRET is hex");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("a clock after 1970")
         .as_secs();
-    let claims = serde_json::json!({
+    let mut claims = serde_json::json!({
         "iss": api.issuer,
         "sub": sub,
         "client_id": api.audience.first(),
@@ -74,6 +80,9 @@ pub fn local_token(sub: &str, scope: &str) -> String {
         "iat": now,
         "exp": now + 12 * 3600,
     });
+    if !groups.is_empty() {
+        claims["cognito:groups"] = groups.into();
+    }
     jwt::mint(&secret, &claims)
 }
 

@@ -69,10 +69,11 @@ impl<S: SubmissionStore> SubmissionApi<S> {
         audit: &mut Audit,
     ) -> Result<Response<Body>, ApiError> {
         // Identity first, on every path: without it the caller learns nothing, not even which routes exist.
-        let caller = audit
-            .caller
-            .insert(identity::caller(request).ok_or(ApiError::Unauthenticated)?)
-            .clone();
+        let caller = identity::caller(request, &self.config.identity).map_err(|untrusted| {
+            tracing::warn!(reason = untrusted.code(), "no trusted identity in the event");
+            ApiError::Unauthenticated
+        })?;
+        let caller = audit.caller.insert(caller).clone();
         let route = route(request.method(), request::path_without_stage(request))?;
         audit.route = Some(route.template());
         let scopes = &self.config.scopes;
@@ -83,7 +84,7 @@ impl<S: SubmissionStore> SubmissionApi<S> {
                 self.submit(kind, &caller, request, request_id, audit).await
             }
             Route::Fetch { kind, id } => {
-                require(&caller, &[&scopes.read, &scopes.staff])?;
+                require(&caller, &[&scopes.read])?;
                 let kind = audit.known_kind(kind)?;
                 self.fetch(kind, &caller, id, audit).await
             }
@@ -113,6 +114,7 @@ impl<S: SubmissionStore> SubmissionApi<S> {
             schema_version: kind.schema_version(),
             request_id: request_id.to_owned(),
             submitted_by: Some(caller.subject.clone()),
+            submitter_issuer: Some(caller.issuer.clone()),
             imported_by: None,
             answers,
             provenance: None,
@@ -160,7 +162,8 @@ impl<S: SubmissionStore> SubmissionApi<S> {
         // Only ULIDs are submission ids; anything else cannot exist (and must not reach other item types).
         let id = ulid::Ulid::from_string(id).map_err(|_| not_found())?.to_string();
         audit.record_id = Some(id.clone());
-        let staff = caller.has_scope(&self.config.scopes.staff);
+        // Staff is who the person is (a per-user group), never what the app may do (a scope).
+        let staff = caller.roles.staff;
         // Another caller's submission is answered exactly like an absent one: its existence is not revealed.
         let record = self
             .store
@@ -187,9 +190,13 @@ impl<S: SubmissionStore> SubmissionApi<S> {
     }
 }
 
-/// A patient reads what they submitted themselves through the API; imported records are for staff only.
+/// A patient reads what they submitted themselves through the API; imported records are for staff only. The same
+/// subject at another issuer is another person, and a record that does not say its submitter's issuer is nobody's.
 fn is_own(record: &SubmissionRecord, caller: &Caller) -> bool {
-    !record.is_imported() && record.submitted_by.as_deref() == Some(caller.subject.as_str())
+    match (&record.submitted_by, &record.submitter_issuer) {
+        (Some(subject), Some(issuer)) => !record.is_imported() && caller.is(issuer, subject),
+        _ => false,
+    }
 }
 
 /// The caller must hold one of `scopes`; API Gateway checked this already, the function does not rely on it.

@@ -161,7 +161,7 @@ pub fn document() -> Value {
                     "summary": format!("Read a stored {name} submission"),
                     "description": "Patients read what they submitted themselves; staff read every submission, \
                                     imported ones included.",
-                    "security": [{ BEARER: [scopes.read] }, { BEARER: [scopes.staff] }],
+                    "security": [{ BEARER: [scopes.read] }],
                     "parameters": [{
                         "name": "id",
                         "in": "path",
@@ -194,9 +194,10 @@ pub fn document() -> Value {
                     "bearerFormat": "JWT",
                     "description": format!(
                         "An access token of the clinic's identity provider, verified by API Gateway's JWT \
-                         authorizer. Scopes (configurable): {} to submit, {} to read one's own submissions, {} \
-                         (staff) to read every submission.",
-                        scopes.submit, scopes.read, scopes.staff
+                         authorizer. Scopes (what the app may do; configurable): {} to submit, {} to read. Who the \
+                         person is comes from a per-user group claim (default cognito:groups): a patient reads the \
+                         submissions they made, a member of the staff group (default staff) reads every submission.",
+                        scopes.submit, scopes.read
                     )
                 }
             },
@@ -246,10 +247,7 @@ mod tests {
             for status in ["200", "401", "403", "404"] {
                 assert!(get["responses"][status].is_object(), "{name} GET lacks {status}");
             }
-            assert_eq!(
-                get["security"],
-                json!([{"bearerJwt": ["questionnaires/read"]}, {"bearerJwt": ["questionnaires/read-all"]}])
-            );
+            assert_eq!(get["security"], json!([{"bearerJwt": ["questionnaires/read"]}]));
         }
         let codes: Vec<&str> = doc["components"]["schemas"]["ViolationCode"]["oneOf"]
             .as_array()

@@ -1,7 +1,7 @@
 //! Decisions of the API, driven with the API Gateway event fixtures and the in-memory store.
 
 use super::SubmissionApi;
-use crate::config::{ApiConfig, Scopes};
+use crate::config::{ApiConfig, IdentityConfig, Scopes};
 use crate::provenance::Provenance;
 use crate::store::memory::MemorySubmissionStore;
 use crate::store::SubmissionStore;
@@ -18,7 +18,12 @@ const REST_API_SUBMIT: &str = include_str!("../../../events/rest-api-submit-dail
 
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE";
 const PATIENT: &str = "questionnaires/submit questionnaires/read";
-const STAFF: &str = "questionnaires/read questionnaires/read-all";
+
+/// The API the fixtures' request context names: the deployed one.
+fn fixture_api_id() -> String {
+    let event: Value = serde_json::from_str(HTTP_API_SUBMIT).unwrap();
+    event["requestContext"]["apiId"].as_str().unwrap().to_owned()
+}
 
 fn config(max_body_bytes: usize) -> ApiConfig {
     ApiConfig {
@@ -26,6 +31,7 @@ fn config(max_body_bytes: usize) -> ApiConfig {
         max_body_bytes,
         idempotency_ttl: Duration::from_secs(3600),
         scopes: Scopes::default(),
+        identity: IdentityConfig::for_api(fixture_api_id()),
     }
 }
 
@@ -36,25 +42,39 @@ fn api() -> SubmissionApi<MemorySubmissionStore> {
 /// Who calls: the verified claims API Gateway would pass on (`None`: no authorizer context at all).
 #[derive(Clone, Copy)]
 struct As<'a> {
+    iss: &'a str,
     sub: &'a str,
     scope: &'a str,
+    /// The per-user group claim as API Gateway passes a list on (`[a b]`).
+    groups: &'a str,
 }
 
 const PATIENT_A: As = As {
+    iss: ISSUER,
     sub: "patient-a",
     scope: PATIENT,
+    groups: "[patients]",
 };
 const PATIENT_B: As = As {
     sub: "patient-b",
-    scope: PATIENT,
+    ..PATIENT_A
 };
+/// A member of the staff group, through an app granted the read scope.
 const NURSE: As = As {
     sub: "nurse-1",
-    scope: STAFF,
+    scope: "questionnaires/read",
+    groups: "[staff site:CARDIO-7/S01]",
+    ..PATIENT_A
 };
 
 /// An HTTP API (payload 2.0) request built from the fixture with the given caller, method, path, headers and body.
 fn http_api(caller: Option<As>, method: &str, path: &str, headers: Value, body: Option<&str>) -> Request {
+    let event = http_api_event(caller, method, path, headers, body);
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+/// The event of [`http_api`].
+fn http_api_event(caller: Option<As>, method: &str, path: &str, headers: Value, body: Option<&str>) -> Value {
     let mut event: Value = serde_json::from_str(HTTP_API_SUBMIT).unwrap();
     event["rawPath"] = json!(path);
     event["requestContext"]["http"]["method"] = json!(method);
@@ -62,15 +82,20 @@ fn http_api(caller: Option<As>, method: &str, path: &str, headers: Value, body: 
     event["headers"] = headers;
     event["body"] = body.map_or(Value::Null, |b| json!(b));
     match caller {
-        Some(As { sub, scope }) => {
+        Some(As {
+            iss,
+            sub,
+            scope,
+            groups,
+        }) => {
             event["requestContext"]["authorizer"]["jwt"]["claims"] =
-                json!({"iss": ISSUER, "sub": sub, "scope": scope, "client_id": "app"});
+                json!({"iss": iss, "sub": sub, "scope": scope, "client_id": "app", "cognito:groups": groups});
         }
         None => {
             event["requestContext"].as_object_mut().unwrap().remove("authorizer");
         }
     }
-    lambda_http::request::from_str(&event.to_string()).unwrap()
+    event
 }
 
 fn post_as(caller: As, kind: &str, body: &str) -> Request {
@@ -112,6 +137,23 @@ fn assert_problem(response: &Response<Body>, status: StatusCode, code: &str) -> 
     assert_eq!(body["status"], status.as_u16());
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
     body
+}
+
+/// A daily-pain submission as the store holds it: imported (with its provenance, by `AWS:uploader`) or not (by
+/// nobody).
+fn stored_record(provenance: Option<Provenance>) -> SubmissionRecord {
+    SubmissionRecord {
+        id: ulid::Ulid::new().to_string(),
+        kind: "daily-pain".into(),
+        received_at: "2026-11-27T12:00:00.000Z".into(),
+        schema_version: 1,
+        request_id: "r".into(),
+        submitted_by: None,
+        submitter_issuer: None,
+        imported_by: provenance.as_ref().map(|_| "AWS:uploader".into()),
+        answers: json!({"painLevel": 5}),
+        provenance,
+    }
 }
 
 async fn submitted(api: &SubmissionApi<MemorySubmissionStore>, caller: As<'_>) -> String {
@@ -238,24 +280,14 @@ async fn staff_read_every_submission_and_imported_ones_are_staff_only() {
     assert_eq!(staff_view.status(), StatusCode::OK);
     assert_eq!(body_json(&staff_view)["submittedBy"], "patient-a");
 
-    let imported = SubmissionRecord {
-        id: ulid::Ulid::new().to_string(),
-        kind: "daily-pain".into(),
-        received_at: "2026-11-27T12:00:00.000Z".into(),
-        schema_version: 1,
-        request_id: "r".into(),
-        submitted_by: None,
-        imported_by: Some("AWS:uploader".into()),
-        answers: json!({"painLevel": 5}),
-        provenance: Some(Provenance {
-            bucket: "b".into(),
-            key: "imports/questionnaires/daily-pain/x.csv".into(),
-            version_id: None,
-            etag: None,
-            line: 2,
-            import_id: "i".into(),
-        }),
-    };
+    let imported = stored_record(Some(Provenance {
+        bucket: "b".into(),
+        key: "imports/questionnaires/daily-pain/x.csv".into(),
+        version_id: None,
+        etag: None,
+        line: 2,
+        import_id: "i".into(),
+    }));
     api.store().insert(&imported, None).await.unwrap();
     let for_staff = api.handle(get_as(NURSE, "daily-pain", &imported.id)).await;
     assert_eq!(for_staff.status(), StatusCode::OK);
@@ -264,7 +296,7 @@ async fn staff_read_every_submission_and_imported_ones_are_staff_only() {
         PATIENT_A,
         As {
             sub: "AWS:uploader",
-            scope: PATIENT,
+            ..PATIENT_A
         },
     ] {
         let response = api.handle(get_as(patient, "daily-pain", &imported.id)).await;
@@ -310,12 +342,12 @@ async fn a_token_without_the_operation_scope_gets_403() {
     let api = api();
     let id = submitted(&api, PATIENT_A).await;
     let reader = As {
-        sub: "patient-a",
         scope: "questionnaires/read",
+        ..PATIENT_A
     };
     let submitter = As {
-        sub: "patient-a",
         scope: "questionnaires/submit",
+        ..PATIENT_A
     };
     let post = api.handle(post_as(reader, "daily-pain", r#"{"painLevel": 3}"#)).await;
     assert_problem(&post, StatusCode::FORBIDDEN, "insufficient_scope");
@@ -325,16 +357,105 @@ async fn a_token_without_the_operation_scope_gets_403() {
     );
     let get = api.handle(get_as(submitter, "daily-pain", &id)).await;
     assert_problem(&get, StatusCode::FORBIDDEN, "insufficient_scope");
-    // Staff hold read-all, which is enough for reading.
-    let staff_only = As {
-        sub: "nurse-2",
-        scope: "questionnaires/read-all",
+    // The staff role does not stand in for the app's read scope.
+    let staff_through_a_submit_app = As {
+        scope: "questionnaires/submit",
+        ..NURSE
     };
+    let get = api.handle(get_as(staff_through_a_submit_app, "daily-pain", &id)).await;
+    assert_problem(&get, StatusCode::FORBIDDEN, "insufficient_scope");
+    assert_eq!(api.store().len(), 1);
+}
+
+#[tokio::test]
+async fn a_token_with_a_staff_scope_but_without_the_staff_group_reads_only_its_own_submissions() {
+    let api = api();
+    let others = submitted(&api, PATIENT_B).await;
+    // A patient signed in through the staff portal's app: the app's scopes, the patient's groups.
+    let patient_through_staff_app = As {
+        scope: "questionnaires/read questionnaires/read-all staff",
+        groups: "[patients]",
+        ..PATIENT_A
+    };
+    let own = submitted(&api, PATIENT_A).await;
+    let response = api
+        .handle(get_as(patient_through_staff_app, "daily-pain", &others))
+        .await;
+    assert_problem(&response, StatusCode::NOT_FOUND, "not_found");
+    let response = api.handle(get_as(patient_through_staff_app, "daily-pain", &own)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // A group claim that only looks like the staff group grants nothing either.
+    let lookalike = As {
+        groups: "[Staff staff-trainee]",
+        ..patient_through_staff_app
+    };
+    let response = api.handle(get_as(lookalike, "daily-pain", &others)).await;
+    assert_problem(&response, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn a_member_of_the_staff_group_reads_any_submission() {
+    let api = api();
+    let ids = [submitted(&api, PATIENT_A).await, submitted(&api, PATIENT_B).await];
+    for id in ids {
+        let response = api.handle(get_as(NURSE, "daily-pain", &id)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{:?}", response.body());
+        assert_eq!(body_json(&response)["id"], id.as_str());
+    }
+}
+
+#[tokio::test]
+async fn the_owner_check_compares_issuer_and_subject() {
+    let api = api();
+    let id = submitted(&api, PATIENT_A).await;
+    // The same `sub` issued by another identity provider (or pool) is someone else.
+    let namesake = As {
+        iss: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_OTHER",
+        ..PATIENT_A
+    };
+    let response = api.handle(get_as(namesake, "daily-pain", &id)).await;
+    assert_problem(&response, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(
-        api.handle(get_as(staff_only, "daily-pain", &id)).await.status(),
+        api.handle(get_as(PATIENT_A, "daily-pain", &id)).await.status(),
         StatusCode::OK
     );
-    assert_eq!(api.store().len(), 1);
+}
+
+#[tokio::test]
+async fn a_record_that_does_not_name_its_submitters_issuer_is_nobodys_own() {
+    let api = api();
+    let mut record = stored_record(None);
+    record.submitted_by = Some(PATIENT_A.sub.into());
+    record.submitter_issuer = None;
+    api.store().insert(&record, None).await.unwrap();
+    let response = api.handle(get_as(PATIENT_A, "daily-pain", &record.id)).await;
+    assert_problem(&response, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        api.handle(get_as(NURSE, "daily-pain", &record.id)).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_direct_invocation_with_forged_staff_claims_but_without_the_apis_context_is_refused() {
+    let api = api();
+    let id = submitted(&api, PATIENT_A).await;
+    let forged = |api_id: Value| {
+        let path = format!("/questionnaires/daily-pain/{id}");
+        let mut event = http_api_event(Some(NURSE), "GET", &path, json!({}), None);
+        event["requestContext"]["apiId"] = api_id;
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    };
+    for api_id in [json!("made-up-api"), json!(""), Value::Null] {
+        let response = api.handle(forged(api_id.clone())).await;
+        assert_problem(&response, StatusCode::UNAUTHORIZED, "unauthenticated");
+        assert!(!body_json(&response).to_string().contains(&id), "{api_id}");
+    }
+    // The same claims through the deployed API are staff's.
+    assert_eq!(
+        api.handle(forged(json!(fixture_api_id()))).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
 //! The local HTTP API (see `integration_tests::gateway`) and the tokens it accepts.
 //!
 //!     local-gateway serve                      # GATEWAY_ROUTES, GATEWAY_EMULATOR, GATEWAY_PORT, LOCAL_JWT_SECRET
-//!     local-gateway mint SUB "SCOPE ..."       # prints a token valid for 12 hours (GATEWAY_ROUTES, LOCAL_JWT_SECRET)
+//!     local-gateway mint SUB "SCOPE ..." [GROUP ...]
+//!                                              # prints a token valid for 12 hours (GATEWAY_ROUTES, LOCAL_JWT_SECRET)
+//!                                              # for a person in the groups (cognito:groups), e.g. staff
 
 use integration_tests::gateway::{Api, Gateway};
-use integration_tests::{env, local_token};
+use integration_tests::{env, local_token_in_groups};
 
 #[tokio::main]
 async fn main() {
@@ -18,9 +20,9 @@ async fn main() {
             eprintln!("local HTTP API on {}", gateway.url);
             std::future::pending::<()>().await;
         }
-        ["mint", sub, scope] => println!("{}", local_token(sub, scope)),
+        ["mint", sub, scope, groups @ ..] => println!("{}", local_token_in_groups(sub, scope, groups)),
         _ => {
-            eprintln!("usage: local-gateway serve | local-gateway mint SUB \"SCOPE ...\"");
+            eprintln!("usage: local-gateway serve | local-gateway mint SUB \"SCOPE ...\" [GROUP ...]");
             std::process::exit(2);
         }
     }

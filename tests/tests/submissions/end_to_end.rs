@@ -1,12 +1,13 @@
 //! Over real HTTP, the way clients call it: through the local stand-in for the HTTP API (routes, JWT authorizer and
 //! scopes from `template.yaml`) to the built function under cargo lambda watch, storing into the local DynamoDB API.
 
-use integration_tests::{env, local_token, unique};
+use integration_tests::{env, local_token, local_token_in_groups, unique};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const PATIENT: &str = "questionnaires/submit questionnaires/read";
-const STAFF: &str = "questionnaires/read questionnaires/read-all";
+/// A staff app's scope: what the app may do. Whether its user is staff is the user's group claim.
+const STAFF_APP: &str = "questionnaires/read";
 
 fn url(path: &str) -> String {
     format!("{}{path}", env("API_URL"))
@@ -56,8 +57,30 @@ async fn a_patient_submits_and_reads_back_another_patient_cannot_and_staff_can()
 
     let theirs = get_as(&b, &path).await;
     assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
-    let staff = get_as(&local_token(&unique("nurse"), STAFF), &path).await;
+    let staff = get_as(&local_token_in_groups(&unique("nurse"), STAFF_APP, &["staff"]), &path).await;
     assert_eq!(staff.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn staff_rights_come_from_the_persons_group_not_from_the_apps_scopes() {
+    let (a, b) = (patient(), unique("patient"));
+    let body = json!({"painLevel": 2}).to_string();
+    let (status, receipt) = post_as(&a, "daily-pain", body.clone(), "application/json").await;
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    let others = format!("/questionnaires/daily-pain/{}", receipt["id"].as_str().unwrap());
+    // Patient b signs in through an app that was granted every scope there is, staff-sounding ones included.
+    let every_scope = "questionnaires/submit questionnaires/read questionnaires/read-all staff";
+    let b_token = local_token(&b, every_scope);
+    let (status, own) = post_as(&b_token, "daily-pain", body, "application/json").await;
+    assert_eq!(status, StatusCode::CREATED, "{own}");
+    let own = format!("/questionnaires/daily-pain/{}", own["id"].as_str().unwrap());
+    assert_eq!(get_as(&b_token, &others).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(get_as(&b_token, &own).await.status(), StatusCode::OK);
+    // A member of the staff group reads both, through an app with the read scope only.
+    let nurse = local_token_in_groups(&unique("nurse"), STAFF_APP, &["staff", "site:CARDIO-7/S01"]);
+    for path in [&others, &own] {
+        assert_eq!(get_as(&nurse, path).await.status(), StatusCode::OK, "{path}");
+    }
 }
 
 #[tokio::test]
@@ -213,4 +236,50 @@ async fn malformed_requests_of_every_shape_get_a_4xx_never_a_5xx() {
     assert_eq!(wrong_method.headers()["allow"], "POST");
     let problem: Value = wrong_method.json().await.unwrap();
     assert_eq!(problem["code"], "method_not_allowed", "{problem}");
+}
+
+/// An HTTP API event sent straight to the function (as anyone allowed to invoke it could), not through the API.
+async fn invoke_directly(event: &Value) -> Value {
+    let url = format!(
+        "http://127.0.0.1:{}/2015-03-31/functions/submit-questionnaire/invocations",
+        env("LAMBDA_INVOKE_PORT")
+    );
+    let answer = reqwest::Client::new().post(url).json(event).send().await.unwrap();
+    assert!(
+        answer.status().is_success(),
+        "the emulator answered {}",
+        answer.status()
+    );
+    answer.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_direct_invocation_with_forged_staff_claims_is_refused() {
+    let a = patient();
+    let (status, receipt) = post_as(
+        &a,
+        "intake",
+        json!({"patientName": "Jane Example", "age": 42, "hasAllergy": false}).to_string(),
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{receipt}");
+    let id = receipt["id"].as_str().unwrap();
+    let mut event = integration_tests::event("http-api-get-intake.json");
+    let path = format!("/questionnaires/intake/{id}");
+    event["rawPath"] = path.clone().into();
+    event["requestContext"]["http"]["path"] = path.into();
+    event["pathParameters"]["id"] = id.into();
+    event["requestContext"]["authorizer"]["jwt"]["claims"] = json!({
+        "iss": "https://attacker.example", "sub": "forged-nurse",
+        "scope": "questionnaires/read", "cognito:groups": "[staff]"
+    });
+    for api_id in [json!("made-up-api"), Value::Null] {
+        event["requestContext"]["apiId"] = api_id.clone();
+        let answer = invoke_directly(&event).await;
+        assert_eq!(answer["statusCode"], 401, "{api_id}: {answer}");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["code"], "unauthenticated");
+        assert!(!answer.to_string().contains("Jane"), "{answer}");
+    }
 }

@@ -181,6 +181,7 @@ fn record(caller: &str) -> SubmissionRecord {
         schema_version: 1,
         request_id: "r".into(),
         submitted_by: Some(caller.into()),
+        submitter_issuer: Some("https://issuer".into()),
         imported_by: None,
         answers: json!({"painLevel": 3}),
         provenance: None,

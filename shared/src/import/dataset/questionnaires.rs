@@ -100,6 +100,7 @@ impl Dataset for QuestionnaireRows {
             schema_version: self.kind.schema_version(),
             request_id: at.request_id.to_owned(),
             submitted_by: None,
+            submitter_issuer: None,
             imported_by: at.uploader.map(str::to_owned),
             answers,
             provenance: Some(at.provenance()),
