@@ -158,6 +158,7 @@ impl IdentityConfig {
 
 /// Scope, claim and group names: one token of visible ASCII (they are compared exactly, and a space would split
 /// them).
+#[allow(clippy::ptr_arg)] // `Env::parsed_or` hands its check a `&String`
 fn visible_ascii(value: &String) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic())
 }
