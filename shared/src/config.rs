@@ -80,6 +80,8 @@ pub struct ApiConfig {
     pub scopes: Scopes,
     /// Which events and claims say who the person is.
     pub identity: IdentityConfig,
+    /// The audit trail's bucket, where each read of a submission is recorded (`AUDIT_BUCKET`).
+    pub audit_bucket: String,
 }
 
 /// OAuth2 resource-server scopes, as an identity provider such as Cognito issues them: what an *app* may do.
@@ -175,6 +177,7 @@ impl ApiConfig {
             idempotency_ttl: env.seconds_or("IDEMPOTENCY_TTL_SECONDS", 86_400, |s| (60..=30 * 86_400).contains(s))?,
             scopes: Scopes::from_env(env)?,
             identity: IdentityConfig::from_env(env)?,
+            audit_bucket: env.required("AUDIT_BUCKET")?,
         })
     }
 }
@@ -278,20 +281,25 @@ mod tests {
         Env::from_lookup(move |k| map.get(k).cloned())
     }
 
-    const API: [(&str, &str); 2] = [("SUBMISSIONS_TABLE", "t"), ("API_ID", "a1b2c3")];
+    const API: [(&str, &str); 3] = [
+        ("SUBMISSIONS_TABLE", "t"),
+        ("API_ID", "a1b2c3"),
+        ("AUDIT_BUCKET", "audit"),
+    ];
 
     fn api_env(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
         API.iter().chain(extra).copied().collect()
     }
 
     #[test]
-    fn api_config_uses_defaults_when_only_the_table_and_the_api_are_set() {
+    fn api_config_uses_defaults_when_only_the_table_the_api_and_the_audit_bucket_are_set() {
         let config = ApiConfig::from_env(&env(&API)).unwrap();
         assert_eq!(config.submissions_table, "t");
         assert_eq!(config.max_body_bytes, 65_536);
         assert_eq!(config.idempotency_ttl, Duration::from_secs(86_400));
         assert_eq!(config.scopes, Scopes::default());
         assert_eq!(config.identity, IdentityConfig::for_api("a1b2c3"));
+        assert_eq!(config.audit_bucket, "audit");
         assert_eq!(
             (
                 config.identity.groups_claim.as_str(),
@@ -330,11 +338,12 @@ mod tests {
     }
 
     #[test]
-    fn missing_table_or_api_id_names_the_variable() {
-        let err = ApiConfig::from_env(&env(&[("API_ID", "a")])).unwrap_err();
-        assert!(err.to_string().contains("SUBMISSIONS_TABLE"), "{err}");
-        let err = ApiConfig::from_env(&env(&[("SUBMISSIONS_TABLE", "t")])).unwrap_err();
-        assert!(err.to_string().contains("API_ID"), "{err}");
+    fn a_missing_required_variable_is_named() {
+        for missing in ["SUBMISSIONS_TABLE", "API_ID", "AUDIT_BUCKET"] {
+            let rest: Vec<_> = API.iter().copied().filter(|(name, _)| *name != missing).collect();
+            let err = ApiConfig::from_env(&env(&rest)).unwrap_err();
+            assert!(err.to_string().contains(missing), "{err}");
+        }
     }
 
     #[test]

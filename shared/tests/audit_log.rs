@@ -5,6 +5,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::Request;
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
+use shared::audit::memory::MemoryAuditTrail;
 use shared::config::{ApiConfig, IdentityConfig, Scopes};
 use shared::store::memory::MemorySubmissionStore;
 use std::io::Write;
@@ -65,12 +66,14 @@ async fn each_request_leaves_one_audit_line_with_caller_route_record_and_outcome
 
     let api = SubmissionApi::new(
         MemorySubmissionStore::default(),
+        MemoryAuditTrail::default(),
         ApiConfig {
             submissions_table: "unused".into(),
             max_body_bytes: 1024,
             idempotency_ttl: Duration::from_secs(3600),
             scopes: Scopes::default(),
             identity: IdentityConfig::for_api(fixture()["requestContext"]["apiId"].as_str().unwrap()),
+            audit_bucket: "unused".into(),
         },
     );
     let (patient, staff) = ("questionnaires/submit questionnaires/read", "questionnaires/read");

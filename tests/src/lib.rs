@@ -56,6 +56,11 @@ pub async fn dynamodb_without_retries_at(endpoint: &str) -> aws_sdk_dynamodb::Cl
     )
 }
 
+/// The audit trail's bucket on the local S3 API, as the functions write to it (`AUDIT_BUCKET`).
+pub async fn local_audit_trail() -> shared::audit::s3::S3AuditTrail {
+    shared::audit::s3::S3AuditTrail::new(shared::aws::s3(&local_aws().await), env("AUDIT_BUCKET"))
+}
+
 /// A token of the local identity provider for `sub` with `scope` (space-separated), valid for 12 hours: signed with
 /// `LOCAL_JWT_SECRET`, with the issuer and the first audience of the template's JWT authorizer. The person belongs
 /// to no group (a patient).

@@ -2,6 +2,7 @@
 
 use lambda_http::{run, service_fn, Error, Request};
 use shared::api::SubmissionApi;
+use shared::audit::s3::S3AuditTrail;
 use shared::aws;
 use shared::config::{ApiConfig, Env};
 use shared::store::DynamoSubmissionStore;
@@ -32,8 +33,9 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
-async fn build(config: &ApiConfig) -> SubmissionApi<DynamoSubmissionStore> {
+async fn build(config: &ApiConfig) -> SubmissionApi<DynamoSubmissionStore, S3AuditTrail> {
     let sdk = aws::sdk_config().await;
     let store = DynamoSubmissionStore::new(aws::dynamodb(&sdk), &config.submissions_table);
-    SubmissionApi::new(store, config.clone())
+    let audit = S3AuditTrail::new(aws::s3(&sdk), &config.audit_bucket);
+    SubmissionApi::new(store, audit, config.clone())
 }

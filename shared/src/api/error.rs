@@ -4,6 +4,7 @@
 //! unknown field's name is replaced by `*`).
 
 use super::response::{json, Problem};
+use crate::audit::AuditError;
 use crate::error::{chain, BoxError};
 use crate::questionnaire::Violations;
 use crate::store::StoreError;
@@ -44,6 +45,8 @@ pub enum ApiError {
     IdempotencyConflict,
     #[error("the submission store is unavailable; retry later with the same Idempotency-Key")]
     StoreUnavailable(#[source] StoreError),
+    #[error("the audit trail is unavailable, so the submission cannot be read now; retry later")]
+    AuditUnavailable(#[source] AuditError),
     #[error("internal error; the request id identifies it in the logs")]
     Internal(#[source] BoxError),
 }
@@ -68,6 +71,7 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyConflict => StatusCode::CONFLICT,
             Self::StoreUnavailable(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::StoreUnavailable(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,6 +95,7 @@ impl ApiError {
             Self::NotFound { .. } => "not_found",
             Self::IdempotencyConflict => "idempotency_key_reused",
             Self::StoreUnavailable(_) => "store_unavailable",
+            Self::AuditUnavailable(_) => "audit_unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -134,7 +139,7 @@ impl ApiError {
             Self::MethodNotAllowed { allow, .. } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
-            Self::StoreUnavailable(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
+            Self::StoreUnavailable(_) | Self::AuditUnavailable(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
@@ -145,6 +150,9 @@ impl ApiError {
     fn log(&self, status: StatusCode, code: &'static str) {
         match self {
             Self::StoreUnavailable(e) => {
+                tracing::error!(status = status.as_u16(), code, cause = chain(e), "request failed")
+            }
+            Self::AuditUnavailable(e) => {
                 tracing::error!(status = status.as_u16(), code, cause = chain(e), "request failed")
             }
             Self::Internal(e) => {

@@ -13,6 +13,7 @@ pub use identity::Caller;
 pub use request::{route, Route};
 pub use response::{Receipt, StoredView};
 
+use crate::audit::{ReadAudit, ReadOutcome};
 use crate::config::ApiConfig;
 use crate::error::truncate;
 use crate::questionnaire::{self, AcceptError, Kind};
@@ -25,19 +26,25 @@ use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-/// Handles API requests against a store. Never fails: every error becomes its HTTP response here.
-pub struct SubmissionApi<S> {
+/// Handles API requests against a store, recording each read in the audit trail. Never fails: every error becomes
+/// its HTTP response here.
+pub struct SubmissionApi<S, A> {
     store: S,
+    audit: A,
     config: ApiConfig,
 }
 
-impl<S: SubmissionStore> SubmissionApi<S> {
-    pub fn new(store: S, config: ApiConfig) -> Self {
-        Self { store, config }
+impl<S: SubmissionStore, A: ReadAudit> SubmissionApi<S, A> {
+    pub fn new(store: S, audit: A, config: ApiConfig) -> Self {
+        Self { store, audit, config }
     }
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    pub fn audit(&self) -> &A {
+        &self.audit
     }
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
@@ -86,7 +93,7 @@ impl<S: SubmissionStore> SubmissionApi<S> {
             Route::Fetch { kind, id } => {
                 require(&caller, &[&scopes.read])?;
                 let kind = audit.known_kind(kind)?;
-                self.fetch(kind, &caller, id, audit).await
+                self.fetch(kind, &caller, id, request_id, audit).await
             }
         }
     }
@@ -153,6 +160,7 @@ impl<S: SubmissionStore> SubmissionApi<S> {
         kind: &dyn Kind,
         caller: &Caller,
         id: &str,
+        request_id: &str,
         audit: &mut Audit,
     ) -> Result<Response<Body>, ApiError> {
         let not_found = || ApiError::NotFound {
@@ -170,8 +178,18 @@ impl<S: SubmissionStore> SubmissionApi<S> {
             .get(&id)
             .await
             .map_err(ApiError::StoreUnavailable)?
-            .filter(|r| r.kind == kind.name() && (staff || is_own(r, caller)))
-            .ok_or_else(not_found)?;
+            .filter(|r| r.kind == kind.name() && (staff || is_own(r, caller)));
+        // Recorded before anything is answered: a record whose read cannot be recorded is not returned.
+        let outcome = match record {
+            Some(_) => ReadOutcome::Returned,
+            None => ReadOutcome::NotFound,
+        };
+        let read = audit.read(request_id, &self.config.submissions_table, &id, outcome);
+        self.audit
+            .record_read(&read)
+            .await
+            .map_err(ApiError::AuditUnavailable)?;
+        let record = record.ok_or_else(not_found)?;
         let answers = kind
             .read(record.answers.clone())
             .map_err(|e| ApiError::Internal(e.into()))?;

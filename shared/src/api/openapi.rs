@@ -38,7 +38,10 @@ const FETCH_ERRORS: &[(u16, &str)] = &[
         "No submission of this kind with this id that the caller may read (another patient's answers the same)",
     ),
     (405, "Method not allowed"),
-    (503, "The store is unavailable; retry"),
+    (
+        503,
+        "The store or the audit trail is unavailable (a read that cannot be recorded is not answered); retry",
+    ),
 ];
 /// Answers that API Gateway may give before the function runs, in its own format (as well as the function's).
 const GATEWAY_ANSWERS: &[(u16, &str)] = &[

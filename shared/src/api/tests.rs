@@ -1,6 +1,8 @@
 //! Decisions of the API, driven with the API Gateway event fixtures and the in-memory store.
 
 use super::SubmissionApi;
+use crate::audit::memory::MemoryAuditTrail;
+use crate::audit::{ReadOutcome, Who, Why};
 use crate::config::{ApiConfig, IdentityConfig, Scopes};
 use crate::provenance::Provenance;
 use crate::store::memory::MemorySubmissionStore;
@@ -32,11 +34,18 @@ fn config(max_body_bytes: usize) -> ApiConfig {
         idempotency_ttl: Duration::from_secs(3600),
         scopes: Scopes::default(),
         identity: IdentityConfig::for_api(fixture_api_id()),
+        audit_bucket: "unused".into(),
     }
 }
 
-fn api() -> SubmissionApi<MemorySubmissionStore> {
-    SubmissionApi::new(MemorySubmissionStore::default(), config(1024))
+type Api = SubmissionApi<MemorySubmissionStore, MemoryAuditTrail>;
+
+fn api() -> Api {
+    SubmissionApi::new(
+        MemorySubmissionStore::default(),
+        MemoryAuditTrail::default(),
+        config(1024),
+    )
 }
 
 /// Who calls: the verified claims API Gateway would pass on (`None`: no authorizer context at all).
@@ -156,7 +165,7 @@ fn stored_record(provenance: Option<Provenance>) -> SubmissionRecord {
     }
 }
 
-async fn submitted(api: &SubmissionApi<MemorySubmissionStore>, caller: As<'_>) -> String {
+async fn submitted(api: &Api, caller: As<'_>) -> String {
     let response = api.handle(post_as(caller, "daily-pain", r#"{"painLevel": 3}"#)).await;
     assert_eq!(response.status(), StatusCode::CREATED, "{:?}", response.body());
     body_json(&response)["id"].as_str().unwrap().to_owned()
@@ -535,7 +544,11 @@ async fn bidirectional_overrides_and_zero_width_characters_are_refused_in_text()
 
 #[tokio::test]
 async fn thousands_of_bad_entries_get_a_bounded_answer_with_a_count_of_the_rest() {
-    let api = SubmissionApi::new(MemorySubmissionStore::default(), config(64 * 1024));
+    let api = SubmissionApi::new(
+        MemorySubmissionStore::default(),
+        MemoryAuditTrail::default(),
+        config(64 * 1024),
+    );
     let mut body = String::from(r#"{"painLevel":1,"medicationLogs":["#);
     while body.len() < 64 * 1024 - 10 {
         body.push_str("{},");
@@ -603,7 +616,11 @@ async fn malformed_empty_and_non_utf8_bodies_are_400() {
 #[tokio::test]
 async fn deeply_nested_json_is_rejected_without_crashing() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let api = SubmissionApi::new(MemorySubmissionStore::default(), config(1 << 20));
+    let api = SubmissionApi::new(
+        MemorySubmissionStore::default(),
+        MemoryAuditTrail::default(),
+        config(1 << 20),
+    );
     assert_problem(
         &api.handle(post("intake", &deep)).await,
         StatusCode::BAD_REQUEST,
@@ -761,4 +778,69 @@ async fn a_failing_store_answers_503_and_stores_nothing() {
     assert_eq!(response.headers()["retry-after"], "1");
     api.store().set_unavailable(false);
     assert!(api.store().is_empty());
+}
+
+#[tokio::test]
+async fn every_read_of_a_submission_is_recorded_with_who_why_and_outcome() {
+    let api = api();
+    let id = submitted(&api, PATIENT_A).await;
+    assert!(
+        api.audit().reads().is_empty(),
+        "a submission is recorded by the table's stream, not as a read"
+    );
+    let answers = [
+        api.handle(get_as(PATIENT_A, "daily-pain", &id)).await,
+        api.handle(get_as(PATIENT_B, "daily-pain", &id)).await,
+        api.handle(get_as(NURSE, "daily-pain", &id)).await,
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 404, 200]);
+    let reads = api.audit().reads();
+    let seen: Vec<(&Who, ReadOutcome, &str, &str)> = reads
+        .iter()
+        .map(|r| (&r.who, r.outcome, r.record_id.as_str(), r.questionnaire.as_str()))
+        .collect();
+    let who = |caller: As, staff: bool| Who::Caller {
+        issuer: Some(ISSUER.into()),
+        subject: caller.sub.into(),
+        client_id: Some("app".into()),
+        staff: Some(staff),
+    };
+    assert_eq!(
+        seen,
+        [
+            (&who(PATIENT_A, false), ReadOutcome::Returned, id.as_str(), "daily-pain"),
+            (&who(PATIENT_B, false), ReadOutcome::NotFound, id.as_str(), "daily-pain"),
+            (&who(NURSE, true), ReadOutcome::Returned, id.as_str(), "daily-pain"),
+        ]
+    );
+    for read in &reads {
+        assert!(
+            matches!(&read.why, Why::Request { route: Some(route), .. } if route == "GET /questionnaires/{kind}/{id}")
+        );
+        assert_eq!(read.table, "unused");
+    }
+    // Requests that read no submission are not reads.
+    api.handle(get_as(PATIENT_A, "daily-pain", "not-a-ulid")).await;
+    api.handle(get_as(PATIENT_A, "no-such-kind", &id)).await;
+    assert_eq!(api.audit().reads().len(), 3);
+}
+
+#[tokio::test]
+async fn a_read_that_cannot_be_recorded_is_answered_503_without_the_submission() {
+    let api = api();
+    let id = submitted(&api, PATIENT_A).await;
+    api.audit().set_unavailable(true);
+    let response = api.handle(get_as(PATIENT_A, "daily-pain", &id)).await;
+    let body = assert_problem(&response, StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable");
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(
+        body.get("answers").is_none() && !body.to_string().contains("painLevel"),
+        "{body}"
+    );
+    // Submitting goes on: its record comes from the table's stream.
+    let posted = api
+        .handle(post_as(PATIENT_A, "daily-pain", r#"{"painLevel": 4}"#))
+        .await;
+    assert_eq!(posted.status(), StatusCode::CREATED);
 }

@@ -5,4 +5,6 @@ pub mod memory;
 pub mod submissions;
 
 pub use error::StoreError;
-pub use submissions::{DynamoSubmissionStore, IdempotencyClaim, Inserted, KeyOwner, SubmissionStore};
+pub use submissions::{
+    is_idempotency_record, DynamoSubmissionStore, IdempotencyClaim, Inserted, KeyOwner, SubmissionStore,
+};

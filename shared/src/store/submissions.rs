@@ -14,6 +14,14 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::future::Future;
 
+/// The prefix of idempotency records' ids: they share the table with submissions but are not clinical records.
+const IDEMPOTENCY_PREFIX: &str = "idempotency#";
+
+/// Whether an item id of the submissions table is an idempotency record's rather than a submission's.
+pub fn is_idempotency_record(id: &str) -> bool {
+    id.starts_with(IDEMPOTENCY_PREFIX)
+}
+
 /// A request to remember an `Idempotency-Key` together with what was submitted under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyClaim {
@@ -48,7 +56,7 @@ impl IdempotencyClaim {
         // serde_json writes a `Value` deterministically; the answers come from a typed struct, so field order is fixed.
         let body = serde_json::to_vec(answers).unwrap_or_default();
         Self {
-            id: format!("idempotency#{scope}"),
+            id: format!("{IDEMPOTENCY_PREFIX}{scope}"),
             request_hash: sha256_hex([kind.as_bytes(), b"\0", &body]),
             now,
             expires_at,
@@ -271,7 +279,8 @@ mod tests {
         assert_ne!(a, claim("daily-pain", "idp", "bob"));
         assert_ne!(a, claim("intake", "idp", "alice"));
         assert_ne!(a, claim("daily-pain", "other-idp", "alice"));
-        assert!(a.starts_with("idempotency#"));
+        assert!(is_idempotency_record(&a));
+        assert!(!is_idempotency_record(&ulid::Ulid::new().to_string()));
     }
 
     #[test]

@@ -11,14 +11,19 @@ use integration_tests::{
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
+use shared::audit::s3::S3AuditTrail;
 use shared::config::{ApiConfig, Env};
 use shared::store::{DynamoSubmissionStore, SubmissionStore};
 use std::collections::HashMap;
 
-async fn api_through(proxy: &FaultProxy) -> SubmissionApi<DynamoSubmissionStore> {
+async fn api_through(proxy: &FaultProxy) -> SubmissionApi<DynamoSubmissionStore, S3AuditTrail> {
     let faulty = dynamodb_without_retries_at(&proxy.url).await;
     let config = ApiConfig::from_env(&Env::process()).unwrap();
-    SubmissionApi::new(DynamoSubmissionStore::new(faulty, env("SUBMISSIONS_TABLE")), config)
+    SubmissionApi::new(
+        DynamoSubmissionStore::new(faulty, env("SUBMISSIONS_TABLE")),
+        integration_tests::local_audit_trail().await,
+        config,
+    )
 }
 
 /// Marked, so that the scan for patient data covers what the API logs under faults.

@@ -2,18 +2,19 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::{
-    dynamodb_at, env, get_intake, local_aws, response_json, scan_submissions, submit_intake, unique,
+    dynamodb_at, env, get_intake, local_audit_trail, local_aws, response_json, scan_submissions, submit_intake, unique,
 };
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
 use shared::api::SubmissionApi;
+use shared::audit::s3::S3AuditTrail;
 use shared::config::{ApiConfig, Env};
 use shared::store::{DynamoSubmissionStore, IdempotencyClaim, Inserted, KeyOwner, SubmissionStore};
 use shared::submission::SubmissionRecord;
 use std::collections::HashMap;
 
 struct TestApi {
-    api: SubmissionApi<DynamoSubmissionStore>,
+    api: SubmissionApi<DynamoSubmissionStore, S3AuditTrail>,
     dynamodb: aws_sdk_dynamodb::Client,
     table: String,
 }
@@ -24,7 +25,11 @@ async fn test_api() -> TestApi {
     let table = config.submissions_table.clone();
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     TestApi {
-        api: SubmissionApi::new(DynamoSubmissionStore::new(dynamodb.clone(), &table), config),
+        api: SubmissionApi::new(
+            DynamoSubmissionStore::new(dynamodb.clone(), &table),
+            local_audit_trail().await,
+            config,
+        ),
         dynamodb,
         table,
     }
@@ -142,7 +147,11 @@ async fn an_unreachable_backend_answers_503_never_201() {
     drop(closed);
     let dynamodb = dynamodb_at(&endpoint).await;
     let config = ApiConfig::from_env(&Env::process()).unwrap();
-    let api = SubmissionApi::new(DynamoSubmissionStore::new(dynamodb, env("SUBMISSIONS_TABLE")), config);
+    let api = SubmissionApi::new(
+        DynamoSubmissionStore::new(dynamodb, env("SUBMISSIONS_TABLE")),
+        local_audit_trail().await,
+        config,
+    );
     let response = api
         .handle(submit_intake(
             &unique("caller"),

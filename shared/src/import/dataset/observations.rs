@@ -88,6 +88,10 @@ struct ObservationItem<'a> {
     /// As written in the file (validated RFC 3339; the original offset is kept).
     collected_at: &'a str,
     imported_at: &'a str,
+    /// Who uploaded the file (S3's principal id): with `provenance.importId`, who and why of this state of the
+    /// observation, as the audit trail records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    imported_by: Option<&'a str>,
     #[serde(serialize_with = "serialize_provenance")]
     provenance: (&'a Provenance, u64),
 }
@@ -115,7 +119,7 @@ impl ObservationItem<'_> {
         }
         provenance.insert("line".to_owned(), AttributeValue::N(line.to_string()));
         provenance.insert("importId".to_owned(), s(&file.import_id));
-        let mut item = HashMap::with_capacity(14);
+        let mut item = HashMap::with_capacity(15);
         item.insert("pk".to_owned(), AttributeValue::S(self.pk));
         item.insert("sk".to_owned(), AttributeValue::S(self.sk));
         for (name, value) in [
@@ -133,6 +137,9 @@ impl ObservationItem<'_> {
         }
         if let Some(unit) = self.unit {
             item.insert("unit".to_owned(), s(unit));
+        }
+        if let Some(uploader) = self.imported_by {
+            item.insert("importedBy".to_owned(), s(uploader));
         }
         item.insert("provenance".to_owned(), AttributeValue::M(provenance));
         item
@@ -267,6 +274,7 @@ impl Dataset for Observations {
             unit,
             collected_at,
             imported_at: at.imported_at,
+            imported_by: at.uploader,
             provenance: (at.file, at.line),
         };
         let key = format!("{}\u{0}{}", item.pk, item.sk);
@@ -350,7 +358,10 @@ mod tests {
 
     #[test]
     fn the_item_built_directly_is_what_serde_dynamo_makes_of_the_record() {
-        for (unit, version_id, etag) in [(Some("mmHg"), Some("v1"), Some("e")), (None, None, None)] {
+        for (unit, version_id, etag, uploader) in [
+            (Some("mmHg"), Some("v1"), Some("e"), Some("AWS:AIDA-SITE-1")),
+            (None, None, None, None),
+        ] {
             let file = Provenance {
                 bucket: "b".into(),
                 key: "imports/observations/ST-1/S01/x.csv".into(),
@@ -372,6 +383,7 @@ mod tests {
                 unit,
                 collected_at: "2026-03-01T09:30:00+01:00",
                 imported_at: "2026-11-27T12:00:00.000Z",
+                imported_by: uploader,
                 provenance: (&file, 17),
             };
             let reference: Item = serde_dynamo::to_item(record()).unwrap();
