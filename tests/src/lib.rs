@@ -1,6 +1,7 @@
 //! Helpers for the integration tests: they run against the local AWS API and function emulator that
 //! `scripts/test` starts, and read their addresses from the environment it exports.
 
+pub mod audit;
 pub mod fault_proxy;
 pub mod gateway;
 pub mod http_server;
