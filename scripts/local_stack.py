@@ -9,7 +9,7 @@ CloudFormation property names match the DynamoDB and S3 API parameters, so the p
     python local_stack.py show-object BUCKET KEY      # print one object
     python local_stack.py as-sent EVENT OUT           # upload what an import event names; write it as S3 sends it
     python local_stack.py bucket-name LOGICAL_ID      # the local name of a bucket of the template
-    python local_stack.py api-routes FILE             # the HTTP API's routes, scopes and JWT issuer, for the gateway
+    python local_stack.py api-routes FILE             # the HTTP API's id, routes, scopes and JWT issuer (gateway)
 """
 
 import json
@@ -73,7 +73,8 @@ class Resolver:
         explicit = props.get("TableName") or props.get("BucketName")
         if explicit is not None:
             return self.value(explicit)
-        # Without an explicit name CloudFormation generates one; locally a lower-case logical id is enough.
+        # Without an explicit name CloudFormation generates one; locally a lower-case logical id is enough. An API's
+        # id is its logical id: the gateway's events and the function's API_ID agree on it.
         return logical_id.lower() if res["Type"] == "AWS::S3::Bucket" else logical_id
 
     def value(self, v):
@@ -195,35 +196,78 @@ def bucket_name(logical_id):
 
 
 def api_routes(out_file):
-    """The HTTP API as the template defines it: every route of every function, the scopes its JWT authorizer asks
-    for, and the authorizer's issuer and audiences. The local gateway (tests/src/gateway.rs) serves exactly this."""
+    """The HTTP API as the template defines it: its id (as the function's API_ID gets it), every route with the
+    scopes its JWT authorizer asks for and the function its integration invokes, and the authorizer's issuer and
+    audiences. The local gateway (tests/src/gateway.rs) serves exactly this."""
     template = load_template()
     r = Resolver(template)
-    apis = {k: v for k, v in r.resources.items() if v["Type"] == "AWS::Serverless::HttpApi"}
-    if len(apis) != 1:
-        raise SystemExit(f"template.yaml: expected one HttpApi, found {len(apis)}")
-    auth = next(iter(apis.values()))["Properties"]["Auth"]
-    jwt = auth["Authorizers"][auth["DefaultAuthorizer"]]["JwtConfiguration"]
-    audience = r.value(jwt["audience"])
+
+    def of_type(kind):
+        return {k: v for k, v in r.resources.items() if v["Type"] == kind}
+
+    def ref(value, what):
+        if not (isinstance(value, Tag) and value.name == "Ref" and value.value in r.resources):
+            raise SystemExit(f"template.yaml: {what} must be a !Ref of a resource")
+        return value.value
+
+    apis = of_type("AWS::ApiGatewayV2::Api")
+    if len(apis) != 1 or next(iter(apis.values()))["Properties"].get("ProtocolType") != "HTTP":
+        raise SystemExit(f"template.yaml: expected one HTTP API (AWS::ApiGatewayV2::Api), found {len(apis)}")
+    api_id = next(iter(apis))
+    authorizers = {
+        k: v["Properties"]
+        for k, v in of_type("AWS::ApiGatewayV2::Authorizer").items()
+        if ref(v["Properties"]["ApiId"], f"{k}.ApiId") == api_id
+    }
+    integrations = {
+        k: v["Properties"]
+        for k, v in of_type("AWS::ApiGatewayV2::Integration").items()
+        if ref(v["Properties"]["ApiId"], f"{k}.ApiId") == api_id
+    }
+    jwt_authorizers = {k: p for k, p in authorizers.items() if p.get("AuthorizerType") == "JWT"}
+    if len(jwt_authorizers) != 1:
+        raise SystemExit(f"template.yaml: the local gateway serves one JWT authorizer, found {len(jwt_authorizers)}")
+    authorizer_id, authorizer = next(iter(jwt_authorizers.items()))
+    jwt = authorizer["JwtConfiguration"]
+
+    def binary(integration_id):
+        """The function an integration invokes: IntegrationUri is its !GetAtt ….Arn."""
+        uri = integrations[integration_id]["IntegrationUri"]
+        target = uri.value if isinstance(uri, Tag) and uri.name == "GetAtt" else None
+        target = target.split(".", 1) if isinstance(target, str) else target
+        if not (isinstance(target, list) and target[1] == "Arn" and target[0] in r.resources):
+            raise SystemExit(f"template.yaml: {integration_id}.IntegrationUri must be !GetAtt <function>.Arn")
+        return r.resources[target[0]].get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+
     routes = []
-    for res in r.resources.values():
-        if res["Type"] != "AWS::Serverless::Function":
+    for logical_id, res in of_type("AWS::ApiGatewayV2::Route").items():
+        props = res["Properties"]
+        if ref(props["ApiId"], f"{logical_id}.ApiId") != api_id:
             continue
-        function = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
-        for event in res.get("Properties", {}).get("Events", {}).values():
-            if event.get("Type") != "HttpApi":
-                continue
-            props = event["Properties"]
-            scopes = props.get("Auth", {}).get("AuthorizationScopes", [])
-            routes.append(
-                {
-                    "method": props["Method"].upper(),
-                    "path": props["Path"],
-                    "scopes": [r.value(s) for s in scopes],
-                    "function": function,
-                }
-            )
-    document = {"issuer": r.value(jwt["issuer"]), "audience": audience.split(","), "routes": routes}
+        if props.get("AuthorizationType") != "JWT" or ref(props.get("AuthorizerId"), logical_id) != authorizer_id:
+            raise SystemExit(f"template.yaml: {logical_id}: the local gateway serves JWT-authorized routes only")
+        target = props["Target"]
+        text = target.value if isinstance(target, Tag) and target.name == "Sub" else ""
+        integration = text[len("integrations/${") : -1]
+        if not (isinstance(text, str) and text.startswith("integrations/${") and integration in integrations):
+            raise SystemExit(f"template.yaml: {logical_id}.Target must be !Sub \"integrations/${{<integration>}}\"")
+        method, path = props["RouteKey"].split(" ", 1)
+        routes.append(
+            {
+                "method": method.upper(),
+                "path": path,
+                "scopes": [r.value(s) for s in props.get("AuthorizationScopes", [])],
+                "function": binary(integration),
+            }
+        )
+    audience = jwt["Audience"]
+    audience = [r.value(a) for a in audience] if isinstance(audience, list) else r.value(audience).split(",")
+    document = {
+        "apiId": r.value(Tag("Ref", api_id)),
+        "issuer": r.value(jwt["Issuer"]),
+        "audience": audience,
+        "routes": routes,
+    }
     Path(out_file).write_text(json.dumps(document, indent=2) + "\n")
 
 

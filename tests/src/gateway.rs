@@ -25,6 +25,10 @@ const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 /// The HTTP API as the template defines it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Api {
+    /// The API's id as the function is configured with it (`API_ID`): the function trusts the identity of events
+    /// whose request context names this API only.
+    #[serde(rename = "apiId")]
+    pub api_id: String,
     pub issuer: String,
     pub audience: Vec<String>,
     pub routes: Vec<Route>,
@@ -178,7 +182,15 @@ impl State {
             Ok(body) => body.to_bytes(),
             Err(_) => return gateway_answer(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large", None),
         };
-        let event = event(&parts, &path, route, path_parameters, &claims, &body, &source_ip);
+        let event = event(
+            &self.api.api_id,
+            &parts,
+            route,
+            path_parameters,
+            &claims,
+            &body,
+            &source_ip,
+        );
         self.invoke(&route.function, &event).await
     }
 
@@ -238,16 +250,17 @@ impl State {
     }
 }
 
-/// A payload format 2.0 event, as the HTTP API sends it for a route with a JWT authorizer.
+/// A payload format 2.0 event, as the HTTP API `api_id` sends it for a route with a JWT authorizer.
 fn event(
+    api_id: &str,
     parts: &hyper::http::request::Parts,
-    path: &str,
     route: &Route,
     path_parameters: Map<String, Value>,
     claims: &Map<String, Value>,
     body: &Bytes,
     source_ip: &str,
 ) -> Value {
+    let path = parts.uri.path();
     let mut headers = Map::new();
     for (name, value) in &parts.headers {
         if name == "cookie" {
@@ -289,7 +302,7 @@ fn event(
         "pathParameters": path_parameters,
         "requestContext": {
             "accountId": "123456789012",
-            "apiId": "local",
+            "apiId": api_id,
             "authorizer": { "jwt": { "claims": stringified(claims), "scopes": null } },
             "domainName": "localhost",
             "domainPrefix": "localhost",
@@ -361,6 +374,7 @@ mod tests {
             function: "f".into(),
         };
         Api {
+            api_id: "QuestionnaireApi".into(),
             issuer: "i".into(),
             audience: vec!["a".into()],
             routes: vec![
@@ -384,6 +398,41 @@ mod tests {
         assert_eq!(params["id"], "a/b");
         assert!(api.find("GET", "/questionnaires/intake/").is_none());
         assert!(api.find("GET", "/elsewhere").is_none());
+    }
+
+    #[test]
+    fn the_routes_file_names_the_api_and_every_event_carries_its_id() {
+        // GIVEN the API as `scripts/local_stack.py api-routes` writes it
+        let api: Api = serde_json::from_value(json!({
+            "apiId": "QuestionnaireApi",
+            "issuer": "i",
+            "audience": ["a"],
+            "routes": [{"method": "POST", "path": "/questionnaires/{kind}", "scopes": ["submit"], "function": "f"}],
+        }))
+        .unwrap();
+        assert_eq!(api.api_id, "QuestionnaireApi");
+        // WHEN a request becomes an event
+        let (parts, ()) = Request::post("/questionnaires/intake?x=1")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let (route, params) = api.find("POST", parts.uri.path()).unwrap();
+        let claims = json!({"sub": "s"});
+        let event = event(
+            &api.api_id,
+            &parts,
+            route,
+            params,
+            claims.as_object().unwrap(),
+            &Bytes::new(),
+            "127.0.0.1",
+        );
+        // THEN its request context names that API, as the function's API_ID does
+        assert_eq!(event["requestContext"]["apiId"], "QuestionnaireApi");
+        // (and the path it was asked for)
+        assert_eq!(event["rawPath"], "/questionnaires/intake");
+        assert_eq!(event["requestContext"]["http"]["path"], "/questionnaires/intake");
+        assert_eq!(event["rawQueryString"], "x=1");
     }
 
     #[test]
