@@ -77,6 +77,16 @@ class Resolver:
         # id is its logical id: the gateway's events and the function's API_ID agree on it.
         return logical_id.lower() if res["Type"] == "AWS::S3::Bucket" else logical_id
 
+    def resolved(self, node):
+        """A property tree with its intrinsics resolved; numbers as numbers (the S3 API wants them so)."""
+        if isinstance(node, dict):
+            return {k: self.resolved(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.resolved(v) for v in node]
+        if isinstance(node, Tag):
+            return _resolved_numbers(self.value(node))
+        return node
+
     def value(self, v):
         if isinstance(v, Tag):
             if v.name == "Ref":
@@ -92,6 +102,10 @@ class Resolver:
                 return text
             raise SystemExit(f"template.yaml: !{v.name} is not supported for local set-up")
         return v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+
+
+def _resolved_numbers(value):
+    return int(value) if isinstance(value, str) and value.isdigit() else value
 
 
 def _sub_names(text):
@@ -111,6 +125,9 @@ def provision(env_file, resources_file=None):
             name = r.physical_name(logical_id)
             args = {k: v for k, v in props.items() if k not in TABLE_SKIP}
             args["TableName"] = name
+            # CloudFormation's StreamSpecification names only the view type; the CreateTable API also needs it enabled.
+            if "StreamSpecification" in args:
+                args["StreamSpecification"] = {"StreamEnabled": True, **args["StreamSpecification"]}
             if name not in dynamodb.list_tables()["TableNames"]:
                 dynamodb.create_table(**args)
                 dynamodb.get_waiter("table_exists").wait(TableName=name)
@@ -120,11 +137,15 @@ def provision(env_file, resources_file=None):
             print(f"table  {name}  ({logical_id})")
         elif res["Type"] == "AWS::S3::Bucket":
             name = r.physical_name(logical_id)
+            # Object Lock can only be turned on when a bucket is created (and turns on versioning).
+            lock = props.get("ObjectLockConfiguration")
             if name not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
-                s3.create_bucket(Bucket=name)
+                s3.create_bucket(Bucket=name, **({"ObjectLockEnabledForBucket": True} if lock else {}))
             versioning = props.get("VersioningConfiguration")
             if versioning:
                 s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=versioning)
+            if lock:
+                s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=r.resolved(lock))
             print(f"bucket {name}  ({logical_id})")
 
     if resources_file:

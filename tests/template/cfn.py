@@ -122,6 +122,8 @@ class Stack:
             return self.arn(logical_id)
         if (self.resources[logical_id]["Type"], attribute) == ("AWS::SQS::Queue", "QueueName"):
             return self.name(logical_id)
+        if (self.resources[logical_id]["Type"], attribute) == ("AWS::DynamoDB::Table", "StreamArn"):
+            return f"{self.arn(logical_id)}/stream/2026-01-01T00:00:00.000"
         raise NotImplementedError(f"!GetAtt {logical_id}.{attribute}")
 
     # --- intrinsics ------------------------------------------------------------------------------------------------

@@ -227,8 +227,9 @@ def test_each_function_role_is_among_the_keys_data_users(created_key):
     functions = stack.of_type("AWS::Lambda::Function")
     assert functions
     via = {
-        "SubmitQuestionnaireFunction": ["dynamodb"],
+        "SubmitQuestionnaireFunction": ["dynamodb", "s3"],
         "ImportCsvFunction": ["s3", "dynamodb", "sqs"],
+        "AuditTrailFunction": ["dynamodb", "s3"],
     }
     for function_id, function in functions.items():
         role_arn = function["Properties"]["Role"]
@@ -242,8 +243,6 @@ def test_each_function_role_is_among_the_keys_data_users(created_key):
                 request = Request(action, stack.arn("DataKey"), {"AWS": role_arn}, context)
                 assert decide_all(policies, request) == ALLOW, f"{function_id}: {action} via {service}"
     assert set(via) <= set(functions)
-    # The audit trail's role, named before it exists.
-    assert use_key(stack, "kms:Decrypt", f"arn:aws:iam::{ACCOUNT}:role/{STACK}-audit-trail") == ALLOW
     # A name is not a prefix, and another account's role of the same name is not the stack's.
     for stranger in (
         f"arn:aws:iam::{ACCOUNT}:role/{STACK}-import-csv-2",
@@ -274,6 +273,100 @@ def test_every_table_is_retained_deletion_protected_and_point_in_time_recoverabl
         assert table["Properties"].get("DeletionProtectionEnabled") is True, logical_id
         recovery = table["Properties"].get("PointInTimeRecoverySpecification", {})
         assert recovery.get("PointInTimeRecoveryEnabled") is True, logical_id
+
+
+# --- the audit trail: every change and read recorded, nothing ever deleted or unlocked ---------------------------
+
+AUDIT_RECORD_ACTIONS = [
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention",
+]
+
+
+def test_the_audit_trail_locks_every_record_in_compliance_mode_for_the_retention_asked(stack):
+    bucket = stack.of_type("AWS::S3::Bucket")["AuditTrailBucket"]
+    assert (bucket.get("DeletionPolicy"), bucket.get("UpdateReplacePolicy")) == ("Retain", "Retain")
+    properties = bucket["Properties"]
+    assert properties["ObjectLockEnabled"] is True
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert properties["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": stack.parameters["AuditRetentionDays"]}},
+    }
+    # No lifecycle rule removes records (a noncurrent version or a current one) behind the lock's back.
+    for rule in properties.get("LifecycleConfiguration", {}).get("Rules", []):
+        assert not {"ExpirationInDays", "ExpirationDate", "NoncurrentVersionExpiration"} & set(rule), rule
+    [default] = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert default["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": data_key(stack)}
+
+
+def test_nobody_may_delete_or_unlock_an_audit_record_whatever_their_iam_policies_say(stack):
+    policy = attached(stack, "AWS::S3::BucketPolicy", "Bucket", "AuditTrailBucket")
+    record = stack.arn("AuditTrailBucket") + "/changes/table=t/day=2026-12-04/1-2.jsonl"
+    callers = [ROOT, KEY_ADMIN] + [stack.arn(role) for role in stack.of_type("AWS::IAM::Role")]
+    for caller in callers:
+        for action in AUDIT_RECORD_ACTIONS:
+            request = Request(action, record, {"AWS": caller}, {"aws:SecureTransport": "true"})
+            assert decide(policy, request) == DENY, f"{action} by {caller}"
+        unlock = Request(
+            "s3:PutBucketObjectLockConfiguration",
+            stack.arn("AuditTrailBucket"),
+            {"AWS": caller},
+            {"aws:SecureTransport": "true"},
+        )
+        assert decide(policy, unlock) == DENY, caller
+
+
+def test_each_function_role_writes_only_new_records_of_its_own_kind_and_reads_none(stack):
+    bucket = stack.arn("AuditTrailBucket")
+    writes = {"SubmitQuestionnaireRole": "reads/", "AuditTrailRole": "changes/"}
+    for logical_id, role in stack.of_type("AWS::IAM::Role").items():
+        policies = role_policies(role)
+        principal = {"AWS": stack.arn(logical_id)}
+        for prefix in ("reads/", "changes/", "other/"):
+            put = Request("s3:PutObject", f"{bucket}/{prefix}x.json", principal)
+            expected = ALLOW if writes.get(logical_id) == prefix else "ImplicitDeny"
+            assert decide_all(policies, put) == expected, f"{logical_id}: put under {prefix}"
+        for action in AUDIT_RECORD_ACTIONS + ["s3:GetObject", "s3:GetObjectVersion", "s3:PutBucketPolicy"]:
+            for prefix in ("reads/", "changes/"):
+                request = Request(action, f"{bucket}/{prefix}x.json", principal)
+                assert decide_all(policies, request) != ALLOW, f"{logical_id}: {action} on {prefix}"
+    assert set(writes) <= set(stack.of_type("AWS::IAM::Role"))
+
+
+def test_every_change_of_both_clinical_tables_reaches_the_audit_function_and_is_never_skipped(stack):
+    function = stack.ref("AuditTrailFunction")
+    mappings = {
+        mapping["Properties"]["EventSourceArn"]: mapping["Properties"]
+        for mapping in stack.of_type("AWS::Lambda::EventSourceMapping").values()
+        if mapping["Properties"]["FunctionName"] == function
+    }
+    tables = stack.of_type("AWS::DynamoDB::Table")
+    for logical_id in ("SubmissionsTable", "ObservationsTable"):
+        stream = tables[logical_id]["Properties"]["StreamSpecification"]
+        assert stream == {"StreamViewType": "NEW_AND_OLD_IMAGES"}, logical_id
+        mapping = mappings[stack.get_att(logical_id, "StreamArn")]
+        assert mapping["StartingPosition"] == "TRIM_HORIZON", logical_id
+        assert (mapping["MaximumRetryAttempts"], mapping["MaximumRecordAgeInSeconds"]) == (-1, -1), logical_id
+        assert "FilterCriteria" not in mapping, logical_id
+    lag = [
+        alarm["Properties"]
+        for alarm in stack.of_type("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == "IteratorAge"
+    ]
+    assert [a["Dimensions"] for a in lag] == [[{"Name": "FunctionName", "Value": function}]]
+    # The role may read those streams and no table.
+    policies = role_policies(stack.of_type("AWS::IAM::Role")["AuditTrailRole"])
+    principal = {"AWS": stack.arn("AuditTrailRole")}
+    for logical_id in ("SubmissionsTable", "ObservationsTable"):
+        for action in ("dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream"):
+            request = Request(action, stack.get_att(logical_id, "StreamArn"), principal)
+            assert decide_all(policies, request) == ALLOW, f"{action} on {logical_id}'s stream"
+        for action in ("dynamodb:GetItem", "dynamodb:Scan", "dynamodb:PutItem"):
+            assert decide_all(policies, Request(action, stack.arn(logical_id), principal)) != ALLOW, action
 
 
 # --- who may invoke the functions -------------------------------------------------------------------------------
