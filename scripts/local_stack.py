@@ -196,6 +196,8 @@ def as_sent(event_file, out_file):
         return f"{time.time_ns():020X}"
 
     for record in event.get("Records", []):
+        if "s3" not in record:
+            continue  # a stream record names no object
         bucket, obj = record["s3"]["bucket"]["name"], record["s3"]["object"]
         key = unquote(obj["key"].replace("+", " "))
         if key.startswith("imports/") and key.endswith(".csv"):
