@@ -6,7 +6,7 @@
 use integration_tests::audit::{streams_delivered, AuditTrail};
 use integration_tests::import_harness::{harness, only_file};
 use integration_tests::{
-    env, local_token, observations_csv, observations_key, observations_of, s3_event, unique, upload,
+    env, local_token, observations_csv, observations_key, observations_of, repo_path, s3_event, unique, upload,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -107,6 +107,31 @@ async fn an_import_that_overwrites_rows_leaves_for_each_item_its_old_and_new_sta
             "{overwritten}"
         );
     }
+
+    // The README's way of reading one record's history says the same.
+    let (_, first_item) = &stored[0];
+    let (pk, sk) = (first_item["pk"].as_str().unwrap(), first_item["sk"].as_str().unwrap());
+    let printed = std::process::Command::new(repo_path(".venv/bin/python"))
+        .arg(repo_path("scripts/audit_trail.py"))
+        .args([
+            "history",
+            &env("OBSERVATIONS_TABLE"),
+            &format!("pk={pk}"),
+            &format!("sk={sk}"),
+        ])
+        .output()
+        .expect("scripts/audit_trail.py runs");
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let history: Vec<Value> = String::from_utf8(printed.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let expected: Vec<Value> = by_item[&(pk.to_owned(), sk.to_owned())]
+        .iter()
+        .map(|c| (*c).clone())
+        .collect();
+    assert_eq!(history, expected);
 }
 
 /// Answers of the HTTP API for a POST of `body` with an `Idempotency-Key`.
