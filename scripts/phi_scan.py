@@ -124,7 +124,7 @@ def main(marker):
     if leaks:
         sys.exit("patient data outside its tables:\n" + "\n".join(leaks[:50]))
     if missing:
-        sys.exit("the planted values were not planted: no " + "; no ".join(missing))
+        sys.exit("the scan would prove nothing, the planted values are not where they should be: " + "; ".join(missing))
     if lines < 1000 or reports < 10 or not jobs:
         sys.exit("too little to scan: logs, reports or job records are missing")
 
