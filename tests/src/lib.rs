@@ -25,6 +25,45 @@ pub fn env(name: &str) -> String {
 /// (`scripts/phi_scan.py` checks after the suites).
 pub const CANARY: &str = "PHICANARY";
 
+/// Values planted beside [`CANARY`] where a message could repeat a number or a date rather than a text: an age and a
+/// pain level out of range, an observation value (stored under `observation_subject`, where the scan finds it) and a
+/// collection time in the future. None is a number or date that an id, timestamp, port, size or count of a run holds
+/// by accident. Listed once, in `tests/canaries.json`, which `scripts/phi_scan.py` reads too.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Canaries {
+    pub age: i64,
+    pub pain_level: i64,
+    pub observation_value: String,
+    pub observation_subject: String,
+    pub collected_at: String,
+}
+
+pub fn canaries() -> &'static Canaries {
+    static CANARIES: std::sync::OnceLock<Canaries> = std::sync::OnceLock::new();
+    CANARIES.get_or_init(|| serde_json::from_str(include_str!("../canaries.json")).expect("tests/canaries.json"))
+}
+
+/// The planted texts, one of which an answer, report or summary holds if it repeats a planted value: the marker, the
+/// numbers as written, the collection time's date (a message might write the time another way).
+pub fn canary_texts() -> [String; 5] {
+    let c = canaries();
+    [
+        CANARY.to_owned(),
+        c.age.to_string(),
+        c.pain_level.to_string(),
+        c.observation_value.clone(),
+        c.collected_at[..10].to_owned(),
+    ]
+}
+
+/// The first planted text that `text` holds, if any.
+pub fn planted_in(text: &str) -> Option<String> {
+    canary_texts()
+        .into_iter()
+        .find(|planted| text.contains(planted.as_str()))
+}
+
 /// SDK configuration for the local AWS API; refuses anything but loopback so tests never touch a real account.
 /// Also sends the test process's logs where the checks after the suites read them.
 pub async fn local_aws() -> SdkConfig {

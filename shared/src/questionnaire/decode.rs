@@ -8,6 +8,7 @@
 
 use super::violation::{CellCode, Violation, ViolationCode, Violations};
 use crate::json::{self, JsonError};
+use serde_json::error::Category;
 use serde_json::{Map, Value};
 
 /// Where the values come from, and how that changes reading them.
@@ -58,7 +59,7 @@ impl Source for Cells {
         d: &mut Decoder<Self>,
         decode: impl FnOnce(&Value, &mut Decoder<Json>) -> Option<T>,
     ) -> Option<T> {
-        // Messages say where the JSON breaks, never what the cell holds.
+        // Messages say what kind of JSON the cell holds, never what it holds.
         match json::parse(text) {
             Ok(nested @ Value::Array(_)) => {
                 let mut inner = Decoder::<Json>::new();
@@ -77,12 +78,12 @@ impl Source for Cells {
                 d.report(path, CellCode::InvalidJson, message);
                 None
             }
+            // Not where it breaks: a line and column would tell how long the text before them is.
             Err(JsonError::Syntax(e)) => {
-                let message = format!(
-                    "must be a JSON array; the JSON breaks at line {} column {}",
-                    e.line(),
-                    e.column()
-                );
+                let message = match e.classify() {
+                    Category::Eof => "must be a JSON array; the cell's JSON ends before it is complete",
+                    _ => "must be a JSON array; the cell is not valid JSON",
+                };
                 d.report(path, CellCode::InvalidJson, message);
                 None
             }

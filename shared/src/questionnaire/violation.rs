@@ -68,8 +68,9 @@ pub enum ViolationCode {
     TooManyItems,
     /// Text with control characters (NUL, line breaks, escapes), which no single-line answer contains.
     ControlCharacter,
-    /// Text with characters that change how it reads without being seen: bidirectional overrides, isolates and
-    /// marks, or zero-width characters. Two texts that look the same must be the same text.
+    /// Text with characters that change how it reads without being seen: Unicode's default-ignorable code points
+    /// (bidirectional overrides, isolates and marks, zero-width characters, soft hyphens, fillers, variation
+    /// selectors, tags), or line and paragraph separators. Two texts that look the same must be the same text.
     ForbiddenCharacter,
 }
 

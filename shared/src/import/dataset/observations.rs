@@ -11,7 +11,7 @@ use crate::config::ImportConfig;
 use crate::import::ports::Item;
 use crate::import::rejection::{Rejection, RejectionCode, RowCode};
 use crate::provenance::Provenance;
-use crate::questionnaire::values::character_rule;
+use crate::questionnaire::values::{character_rule, lengths, nfc};
 use crate::questionnaire::ViolationCode;
 use aws_sdk_dynamodb::types::AttributeValue;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -52,8 +52,8 @@ impl Observations {
         match parts.as_slice() {
             [study, site, .., _file] if !study.is_empty() && !site.is_empty() => Ok(Box::new(Self {
                 table: config.observations_table.clone(),
-                study: (*study).to_owned(),
-                site: (*site).to_owned(),
+                study: nfc(study).into_owned(),
+                site: nfc(site).into_owned(),
             })),
             _ => Err(
                 "observation files go under imports/observations/<study_id>/<site_id>/; this key names no \
@@ -157,12 +157,13 @@ fn key(parts: &[&str]) -> String {
     key
 }
 
-/// The rules of a text cell after its presence: control characters (tabs and line breaks allowed in free text),
-/// bidirectional formatting and zero-width characters, then the length. Reports the first one broken.
+/// The rules of a text cell after its presence: control characters (tabs and CR and LF line breaks allowed in free
+/// text; U+2028 and U+2029 are not, as everywhere), invisible and bidirectional formatting characters, then the
+/// length, as written and in NFC (`normal`, what is stored). Reports the first one broken.
 fn text_rules(
     report: &mut impl FnMut(&str, RejectionCode, String),
     column: &str,
-    value: &str,
+    (value, normal): (&str, &str),
     free_text: bool,
     max: usize,
 ) {
@@ -174,7 +175,7 @@ fn text_rules(
             "must not contain control characters other than tabs and line breaks".into(),
         ),
         Some((code, message)) => report(column, code.into(), message.into()),
-        None if value.chars().count() > max => report(
+        None if lengths(value, normal).1 > max => report(
             column,
             ViolationCode::TooLong.into(),
             format!("must have at most {max} characters"),
@@ -206,7 +207,9 @@ impl Dataset for Observations {
             |column: &str, code: RejectionCode, message: String| violations.push(Rejection::new(column, code, message));
         let cell = |column: &str| row.get(column).unwrap_or("");
 
-        for column in IDENTIFIERS {
+        // Every text is validated as written and kept in NFC: cells that look alike make the same key and item.
+        let identifiers = IDENTIFIERS.map(|column| nfc(cell(column)));
+        for (column, normal) in IDENTIFIERS.into_iter().zip(&identifiers) {
             let value = cell(column);
             if value.is_empty() {
                 report(column, ViolationCode::Missing.into(), "is required".into());
@@ -217,19 +220,20 @@ impl Dataset for Observations {
                     "must not start or end with spaces".into(),
                 );
             } else {
-                text_rules(&mut report, column, value, false, MAX_IDENTIFIER);
+                text_rules(&mut report, column, (value, normal), false, MAX_IDENTIFIER);
             }
         }
-        let value = cell("value");
+        let value = nfc(cell("value"));
         if value.trim().is_empty() {
             report("value", ViolationCode::Missing.into(), "is required".into());
         } else {
             // Free text may span lines; NUL and other control characters are corruption.
-            text_rules(&mut report, "value", value, true, MAX_VALUE);
+            text_rules(&mut report, "value", (cell("value"), &value), true, MAX_VALUE);
         }
-        let unit = row.get("unit").filter(|u| !u.trim().is_empty());
-        if let Some(unit) = unit {
-            text_rules(&mut report, "unit", unit, false, MAX_IDENTIFIER);
+        let written_unit = row.get("unit").filter(|u| !u.trim().is_empty());
+        let unit = written_unit.map(nfc);
+        if let (Some(written), Some(unit)) = (written_unit, &unit) {
+            text_rules(&mut report, "unit", (written, unit), false, MAX_IDENTIFIER);
         }
         let collected_at = cell("collected_at");
         if collected_at.is_empty() {
@@ -249,10 +253,11 @@ impl Dataset for Observations {
                 Ok(_) => {}
             }
         }
-        // A well-formed identifier must also be the one the key names.
-        for (column, scope) in [("study_id", &self.study), ("site_id", &self.site)] {
+        // A well-formed identifier must also be the one the key names (both in NFC).
+        let [study_id, site_id, subject_id, visit, form, item] = &identifiers;
+        for (column, stored, scope) in [("study_id", study_id, &self.study), ("site_id", site_id, &self.site)] {
             let well_formed = !violations.iter().any(|v| v.path == column);
-            if well_formed && cell(column) != scope.as_str() {
+            if well_formed && stored.as_ref() != scope.as_str() {
                 let message = "differs from the study and site the file's key names";
                 violations.push(Rejection::new(column, RowCode::ScopeMismatch, message));
             }
@@ -262,16 +267,16 @@ impl Dataset for Observations {
         }
 
         let item = ObservationItem {
-            pk: key(&[cell("study_id"), cell("site_id"), cell("subject_id")]),
-            sk: key(&[cell("visit"), cell("form"), cell("item")]),
-            study_id: cell("study_id"),
-            site_id: cell("site_id"),
-            subject_id: cell("subject_id"),
-            visit: cell("visit"),
-            form: cell("form"),
-            item: cell("item"),
-            value,
-            unit,
+            pk: key(&[study_id, site_id, subject_id]),
+            sk: key(&[visit, form, item]),
+            study_id,
+            site_id,
+            subject_id,
+            visit,
+            form,
+            item,
+            value: &value,
+            unit: unit.as_deref(),
             collected_at,
             imported_at: at.imported_at,
             imported_by: at.uploader,
@@ -337,7 +342,7 @@ mod tests {
         ]
     }
 
-    fn with(column: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+    fn with<'a>(column: &str, value: &'a str) -> Vec<(&'a str, &'a str)> {
         row()
             .into_iter()
             .map(|(k, v)| (k, if k == column { value } else { v }))
@@ -431,8 +436,16 @@ mod tests {
 
     #[test]
     fn every_rule_reports_its_column_and_code() {
-        let cases: [(&str, &str, RejectionCode); 13] = [
+        let cases: [(&str, &str, RejectionCode); 17] = [
             ("subject_id", "", ViolationCode::Missing.into()),
+            (
+                "subject_id",
+                "SUBJ-\u{E0041}001",
+                ViolationCode::ForbiddenCharacter.into(),
+            ),
+            ("item", "SYS\u{00AD}BP", ViolationCode::ForbiddenCharacter.into()),
+            ("unit", "mm\u{FE0F}Hg", ViolationCode::ForbiddenCharacter.into()),
+            ("value", "high\u{3164}", ViolationCode::ForbiddenCharacter.into()),
             ("subject_id", " SUBJ-001", RowCode::SurroundingSpace.into()),
             ("visit", "V1 ", RowCode::SurroundingSpace.into()),
             ("form", "VI\tTALS", ViolationCode::ControlCharacter.into()),
@@ -460,6 +473,83 @@ mod tests {
         assert!(
             decode(&with("collected_at", "2026-11-27T12:00:00Z")).is_ok(),
             "now itself is not the future"
+        );
+    }
+
+    #[test]
+    fn values_may_hold_tabs_and_line_breaks_but_not_line_or_paragraph_separators() {
+        for value in ["first\tsecond", "first\nsecond", "first\r\nsecond"] {
+            assert!(decode(&with("value", value)).is_ok(), "{value:?}");
+        }
+        for value in ["first\u{2028}second", "first\u{2029}second"] {
+            assert_eq!(
+                decode(&with("value", value)).unwrap_err(),
+                vec![("value".to_owned(), ViolationCode::ForbiddenCharacter.into())],
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cells_in_nfd_make_the_same_key_and_item_as_in_nfc() {
+        let composed = decode(&with("subject_id", "SUBJ-\u{00C9}")).unwrap();
+        let decomposed = decode(&with("subject_id", "SUBJ-E\u{0301}")).unwrap();
+        assert_eq!(composed.key, decomposed.key);
+        assert_eq!(composed.item, decomposed.item);
+        assert_eq!(decomposed.item["subjectId"].as_s().unwrap(), "SUBJ-\u{00C9}");
+        let value = decode(&with("value", "cafe\u{0301}")).unwrap();
+        assert_eq!(value.item["value"].as_s().unwrap(), "caf\u{00E9}");
+    }
+
+    #[test]
+    fn a_key_naming_its_study_in_nfd_takes_the_rows_naming_it_in_nfc() {
+        let dataset = Observations::for_key("STUDIE-E\u{0301}/S01/x.csv", &ImportConfig::for_tests()).unwrap();
+        let header = Header::new(row().into_iter().map(|(k, _)| k.to_owned()).collect()).unwrap();
+        let cells: Vec<&str> = row()
+            .into_iter()
+            .map(|(k, v)| if k == "study_id" { "STUDIE-\u{00C9}" } else { v })
+            .collect();
+        let provenance = Provenance {
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: None,
+            etag: None,
+            line: 2,
+            import_id: "i".into(),
+        };
+        let secret = crate::import::ids::IdSecret::from_bytes(&[7; 32]).unwrap();
+        let at = RowContext {
+            file: &provenance,
+            line: 2,
+            id_secret: &secret,
+            request_id: "r",
+            uploader: None,
+            now: datetime!(2026-11-27 12:00 UTC),
+            imported_at: "2026-11-27T12:00:00.000Z",
+            object_time: datetime!(2026-11-27 11:00 UTC),
+        };
+        let item = dataset.decode(&Row::new(&header, &cells), &at).unwrap();
+        assert_eq!(item.item["studyId"].as_s().unwrap(), "STUDIE-\u{00C9}");
+    }
+
+    #[test]
+    fn lengths_hold_for_the_cell_as_written_and_in_nfc() {
+        let exactly = "e\u{0301}".repeat(64);
+        assert!(
+            decode(&with("form", &exactly)).is_ok(),
+            "128 characters as written, 64 in NFC"
+        );
+        let longer = "e\u{0301}".repeat(65);
+        assert_eq!(
+            decode(&with("form", &longer)).unwrap_err(),
+            vec![("form".to_owned(), ViolationCode::TooLong.into())],
+            "130 characters as written"
+        );
+        let growing = format!("{}\u{0958}", "a".repeat(127));
+        assert_eq!(
+            decode(&with("form", &growing)).unwrap_err(),
+            vec![("form".to_owned(), ViolationCode::TooLong.into())],
+            "128 characters as written, 129 in NFC"
         );
     }
 
