@@ -498,6 +498,7 @@ async fn a_replay_in_nfd_of_answers_sent_in_nfc_replays() {
         schema_version: kind.schema_version(),
         request_id: "r".into(),
         submitted_by: Some("patient-a".into()),
+        submitter_issuer: Some("idp".into()),
         imported_by: None,
         answers,
         provenance: None,
