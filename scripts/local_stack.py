@@ -110,6 +110,9 @@ def provision(env_file, resources_file=None):
             name = r.physical_name(logical_id)
             args = {k: v for k, v in props.items() if k not in TABLE_SKIP}
             args["TableName"] = name
+            # CloudFormation's StreamSpecification names only the view type; the CreateTable API also needs it enabled.
+            if "StreamSpecification" in args:
+                args["StreamSpecification"] = {"StreamEnabled": True, **args["StreamSpecification"]}
             if name not in dynamodb.list_tables()["TableNames"]:
                 dynamodb.create_table(**args)
                 dynamodb.get_waiter("table_exists").wait(TableName=name)
