@@ -121,6 +121,18 @@ start_functions() {
     bash -c "curl -sS --max-time 5 '$FUNCTION_URL/submit-questionnaire/' | grep -q '\"code\":\"unauthenticated\"'"
 }
 
+# Lambda's DynamoDB stream event source mappings of template.yaml, standing in locally (scripts/local_streams.py):
+# reads the tables' streams and invokes the functions through the emulator, so it starts after start_functions.
+# Exports STREAMS_URL; `POST $STREAMS_URL/drain` answers once every record already in the streams is delivered.
+start_streams() {
+  local port
+  port=$(free_port)
+  start_service streams "$VENV/bin/python" "$ROOT/scripts/local_streams.py" serve --port "$port"
+  export STREAMS_URL="http://127.0.0.1:$port"
+  log "local DynamoDB stream event sources on $STREAMS_URL"
+  wait_until streams "$LAST_SERVICE" 60 curl -fsS "$STREAMS_URL/health"
+}
+
 # The HTTP API of template.yaml in front of the emulator: routes, JWT authorizer and scopes (tests/src/gateway.rs).
 # Exports API_URL, GATEWAY_ROUTES and LOCAL_JWT_SECRET (a fresh key per run; tokens come from `local-gateway mint`).
 start_gateway() {

@@ -1,0 +1,28 @@
+"""template.yaml's clinical tables get their streams locally: scripts/local_stack.py provision creates them as the
+stack does (scripts/lib.sh start_aws), on the test's moto server."""
+
+import subprocess
+import sys
+
+import boto3
+from conftest import SCRIPTS
+
+
+def test_provision_creates_the_clinical_tables_with_streams_of_old_and_new_images(tmp_path, monkeypatch):
+    # The stack's region: provision creates buckets without a location constraint, as us-east-1 wants them.
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    provision = subprocess.run(
+        [sys.executable, SCRIPTS / "local_stack.py", "provision", tmp_path / "functions.env", tmp_path / "res.env"],
+        capture_output=True,
+        text=True,
+    )
+    assert provision.returncode == 0, provision.stderr[-2000:]
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+
+    for table in ("SubmissionsTable", "ObservationsTable"):
+        description = dynamodb.describe_table(TableName=table)["Table"]
+        assert description["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        assert description["LatestStreamArn"].startswith(description["TableArn"] + "/stream/")
+    # Job records are not clinical records: no audit trail, no stream.
+    assert "StreamSpecification" not in dynamodb.describe_table(TableName="ImportJobsTable")["Table"]
