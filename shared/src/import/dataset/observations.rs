@@ -313,7 +313,7 @@ mod tests {
             line: 2,
             id_secret: &secret,
             request_id: "r",
-            uploader: None,
+            uploader: Some("AWS:AIDA-SITE-1"),
             now: datetime!(2026-11-27 12:00 UTC),
             imported_at: "2026-11-27T12:00:00.000Z",
             object_time: datetime!(2026-11-27 11:00 UTC),
@@ -357,6 +357,9 @@ mod tests {
         assert_eq!(item, decode(&row()).unwrap());
         let provenance = item.item["provenance"].as_m().unwrap();
         assert_eq!(provenance["line"].as_n().unwrap(), "2");
+        // Who wrote this state and for which job: what the audit trail records of each change.
+        assert_eq!(provenance["importId"].as_s().unwrap(), "i");
+        assert_eq!(item.item["importedBy"].as_s().unwrap(), "AWS:AIDA-SITE-1");
         // The value is not part of the key: a corrected value overwrites.
         assert_eq!(decode(&with("value", "125")).unwrap().key, item.key);
     }
