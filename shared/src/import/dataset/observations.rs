@@ -297,6 +297,16 @@ mod tests {
     use time::macros::datetime;
 
     fn decode(pairs: &[(&str, &str)]) -> Result<WriteItem, Vec<(String, RejectionCode)>> {
+        let dataset = Observations {
+            table: "t".into(),
+            study: "ST-1".into(),
+            site: "S01".into(),
+        };
+        decode_by(&dataset, pairs).map_err(|v| paths_and_codes(&v))
+    }
+
+    /// One row of `pairs` (column, cell) decoded by `dataset`, uploaded by `AWS:AIDA-SITE-1` for import `i`.
+    fn decode_by(dataset: &dyn Dataset, pairs: &[(&str, &str)]) -> Result<WriteItem, Vec<Rejection>> {
         let header = Header::new(pairs.iter().map(|(k, _)| k.to_string()).collect()).unwrap();
         let cells: Vec<&str> = pairs.iter().map(|(_, v)| *v).collect();
         let provenance = Provenance {
@@ -318,14 +328,7 @@ mod tests {
             imported_at: "2026-11-27T12:00:00.000Z",
             object_time: datetime!(2026-11-27 11:00 UTC),
         };
-        let dataset = Observations {
-            table: "t".into(),
-            study: "ST-1".into(),
-            site: "S01".into(),
-        };
-        dataset
-            .decode(&Row::new(&header, &cells), &at)
-            .map_err(|v| paths_and_codes(&v))
+        dataset.decode(&Row::new(&header, &cells), &at)
     }
 
     fn row() -> Vec<(&'static str, &'static str)> {
@@ -507,31 +510,11 @@ mod tests {
     #[test]
     fn a_key_naming_its_study_in_nfd_takes_the_rows_naming_it_in_nfc() {
         let dataset = Observations::for_key("STUDIE-E\u{0301}/S01/x.csv", &ImportConfig::for_tests()).unwrap();
-        let header = Header::new(row().into_iter().map(|(k, _)| k.to_owned()).collect()).unwrap();
-        let cells: Vec<&str> = row()
+        let pairs: Vec<(&str, &str)> = row()
             .into_iter()
-            .map(|(k, v)| if k == "study_id" { "STUDIE-\u{00C9}" } else { v })
+            .map(|(k, v)| (k, if k == "study_id" { "STUDIE-\u{00C9}" } else { v }))
             .collect();
-        let provenance = Provenance {
-            bucket: "b".into(),
-            key: "k".into(),
-            version_id: None,
-            etag: None,
-            line: 2,
-            import_id: "i".into(),
-        };
-        let secret = crate::import::ids::IdSecret::from_bytes(&[7; 32]).unwrap();
-        let at = RowContext {
-            file: &provenance,
-            line: 2,
-            id_secret: &secret,
-            request_id: "r",
-            uploader: None,
-            now: datetime!(2026-11-27 12:00 UTC),
-            imported_at: "2026-11-27T12:00:00.000Z",
-            object_time: datetime!(2026-11-27 11:00 UTC),
-        };
-        let item = dataset.decode(&Row::new(&header, &cells), &at).unwrap();
+        let item = decode_by(dataset.as_ref(), &pairs).unwrap();
         assert_eq!(item.item["studyId"].as_s().unwrap(), "STUDIE-\u{00C9}");
     }
 
