@@ -862,13 +862,17 @@ class ShardReader(threading.Thread):
         self._retry(len(batch), detail, split=self.source.bisect and len(batch) > 1)
 
     def _acknowledge(self, n):
-        del self.buffer[:n]
         if n:
             self.attempts = 0
+        self._release(n, "delivered")
+
+    def _release(self, n, outcome):
+        """Drops the first `n` buffered records, counted as `outcome` (delivered or discarded), and wakes /drain."""
+        del self.buffer[:n]
         if not self.buffer:
             self.window_started = None
         with self.poller.changed:
-            self.counts.delivered += n
+            setattr(self.counts, outcome, getattr(self.counts, outcome) + n)
             self.counts.unacknowledged = len(self.buffer)
             self.poller.changed.notify_all()
 
@@ -886,13 +890,7 @@ class ShardReader(threading.Thread):
             log.warning("%s <- %s shard %s: %d records (%s..%s) discarded after %d retries", self.source.function,
                         self.source.table, self.shard_id, n, first, last, self.attempts - 1)
             self.attempts = 0
-            del self.buffer[:n]
-            if not self.buffer:
-                self.window_started = None
-            with self.poller.changed:
-                self.counts.discarded += n
-                self.counts.unacknowledged = len(self.buffer)
-                self.poller.changed.notify_all()
+            self._release(n, "discarded")
             return
         if same_batch:
             self.sizes.insert(0, n)

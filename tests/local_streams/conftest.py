@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from stand_in import StandIn
+from tables import create_stream_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
@@ -71,17 +72,7 @@ class Table:
     def __init__(self, client, logical_id):
         self.client, self.logical_id = client, logical_id
         self.name = f"streams-test-{next(_names)}-{logical_id.lower()}"
-        client.create_table(
-            TableName=self.name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
-        self.stream_arn = client.describe_table(TableName=self.name)["Table"]["LatestStreamArn"]
+        self.stream_arn = create_stream_table(client, self.name)
 
     @staticmethod
     def item(pk, sk="-", **attributes):

@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import boto3
+from tables import create_stream_table
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = HERE.parents[1] / "scripts"
@@ -84,16 +85,7 @@ def main():
 
     dynamodb = boto3.client("dynamodb")
     table = f"throughput-{int(time.time())}"
-    dynamodb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    create_stream_table(dynamodb, table)
     workdir = Path(tempfile.mkdtemp(prefix="streams-throughput-"))
     template = workdir / "template.yaml"
     template.write_text(f"""\
