@@ -41,9 +41,7 @@ impl Audit {
             "audit"
         );
     }
-}
 
-impl Audit {
     /// The audit store's record of reading submission `record_id` (known once the route is), answered with
     /// `outcome`.
     pub fn read(&self, request_id: &str, table: &str, record_id: &str, outcome: ReadOutcome) -> ReadRecord {
