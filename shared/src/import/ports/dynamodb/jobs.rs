@@ -1,78 +1,13 @@
-//! DynamoDB as the destination of imported rows (`BatchWriteItem`) and of import-job records.
+//! Import-job records in DynamoDB.
 
-use super::{BatchSink, Claimed, Item, Job, JobStore, Lease, SinkError, VersionOrder};
+use super::condition_failed;
 use crate::import::ids::IdSecret;
+use crate::import::ports::{Claimed, Item, Job, JobStore, Lease, VersionOrder};
 use crate::store::StoreError;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use sha2::{Digest, Sha256};
-
-pub struct DynamoSink {
-    client: Client,
-}
-
-impl DynamoSink {
-    pub fn new(client: Client) -> Self {
-        Self { client }
-    }
-}
-
-impl BatchSink for DynamoSink {
-    async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
-        let requests: Vec<WriteRequest> = items
-            .into_iter()
-            .map(|item| {
-                let put = PutRequest::builder().set_item(Some(item)).build();
-                put.map(|put| WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| SinkError {
-                retryable: false,
-                message: format!("cannot build the batch: {e}"),
-            })?;
-        let output = self
-            .client
-            .batch_write_item()
-            .request_items(table, requests)
-            .send()
-            .await
-            .map_err(|e| SinkError {
-                retryable: is_retryable(&e),
-                message: format!("BatchWriteItem on {table} failed: {}", DisplayErrorContext(&e)),
-            })?;
-        // DynamoDB returns the unprocessed requests themselves.
-        Ok(output
-            .unprocessed_items
-            .unwrap_or_default()
-            .remove(table)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|request| request.put_request)
-            .map(|put| put.item)
-            .collect())
-    }
-}
-
-fn is_retryable<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
-    match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(service) => {
-            matches!(
-                service.err().code(),
-                Some(
-                    "ProvisionedThroughputExceededException"
-                        | "ThrottlingException"
-                        | "RequestLimitExceeded"
-                        | "InternalServerError"
-                        | "ServiceUnavailable"
-                )
-            )
-        }
-        _ => false,
-    }
-}
 
 /// Import-job records, one item per import id, plus one item per key (`latest#<hash of bucket and key>`) with the
 /// latest version's sequencer.
@@ -152,10 +87,6 @@ impl DynamoJobStore {
             .map_err(|e| StoreError::backend("GetItem", &self.table, e))?;
         output.item.map(|item| self.decode(import_id, item)).transpose()
     }
-}
-
-fn condition_failed<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
-    error.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
 impl JobStore for DynamoJobStore {

@@ -1,0 +1,14 @@
+//! DynamoDB adapters: rows written in batches (`sink`), import jobs and the per-key records (`jobs`).
+
+mod jobs;
+mod sink;
+
+pub use jobs::{comparable, DynamoJobStore};
+pub use sink::DynamoSink;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+/// Whether a conditional write was refused because its condition did not hold.
+fn condition_failed<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    error.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
