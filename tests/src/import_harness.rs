@@ -44,7 +44,7 @@ pub async fn harness_writing_through(
     let backends = Backends {
         objects: objects.clone(),
         reports: objects,
-        jobs: DynamoJobStore::new(jobs, &config.import_jobs_table),
+        jobs: Arc::new(DynamoJobStore::new(jobs, &config.import_jobs_table)),
         continuations: MemoryContinuations::default(),
         rows: Arc::new(DynamoSink::new(rows)),
     };

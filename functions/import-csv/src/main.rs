@@ -45,7 +45,7 @@ async fn build(config: &ImportConfig, function: &str) -> Service {
     let backends = Backends {
         objects: s3.clone(),
         reports: s3,
-        jobs: DynamoJobStore::new(dynamodb.clone(), &config.import_jobs_table),
+        jobs: Arc::new(DynamoJobStore::new(dynamodb.clone(), &config.import_jobs_table)),
         continuations: SelfInvoke::new(aws::lambda(&sdk), function.to_owned()),
         rows: Arc::new(DynamoSink::new(dynamodb)),
     };

@@ -8,7 +8,7 @@ pub const IMPORT_PREFIX: &str = "imports/";
 pub const IMPORT_SUFFIX: &str = ".csv";
 pub const REPORT_PREFIX: &str = "reports/";
 
-/// One object version named by an event record; also what a continuation of its import carries.
+/// One object version named by an event record (and, once recorded, by its import job).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
@@ -36,17 +36,27 @@ pub enum ImportEvent {
     S3(S3Event),
 }
 
-/// The event of a continuation: the object version whose import goes on.
+/// The event of a continuation: which job goes on, and the token its job record holds. Nothing else is taken from
+/// it: object, version, uploader and checkpoint are read from the job record, which only this function writes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContinueImport {
-    pub continue_import: ObjectRef,
+    pub continue_import: Continuation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Continuation {
+    pub import_id: String,
+    pub token: String,
 }
 
 /// What to do with one record of the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planned {
     Import(ObjectRef),
+    /// A continuation: claimed only if its job vouches for it.
+    Continue(Continuation),
     /// Not for this function (another event type, prefix or suffix); logged and skipped.
     Ignore {
         key: String,
@@ -74,7 +84,7 @@ pub fn decode_key(raw: &str) -> Result<String, String> {
 pub fn plan(event: &ImportEvent, bucket: &str) -> Vec<Planned> {
     let planned: Vec<Planned> = match event {
         ImportEvent::S3(s3) => s3.records.iter().map(plan_record).collect(),
-        ImportEvent::Continue(next) => vec![Planned::Import(next.continue_import.clone())],
+        ImportEvent::Continue(next) => vec![Planned::Continue(next.continue_import.clone())],
     };
     planned
         .into_iter()
@@ -118,14 +128,27 @@ fn plan_record(record: &S3EventRecord) -> Planned {
             reason: "the record names no bucket".into(),
         };
     };
-    Planned::Import(ObjectRef {
+    let object = ObjectRef {
         bucket,
         key,
         version_id: record.s3.object.version_id.clone().filter(|v| !v.is_empty()),
         etag: record.s3.object.e_tag.clone().filter(|e| !e.is_empty()),
         sequencer: record.s3.object.sequencer.clone().filter(|s| !s.is_empty()),
         uploader: record.principal_id.principal_id.clone().filter(|p| !p.is_empty()),
-    })
+    };
+    // S3 always sends both; without them the version read could not be pinned, the job not be found again, and
+    // the record not be ordered against other versions of the key.
+    let reason = if object.version_id.is_none() && object.etag.is_none() {
+        "the record names neither a version id nor an ETag"
+    } else if object.sequencer.is_none() {
+        "the record has no sequencer to order it against other versions of the key"
+    } else {
+        return Planned::Import(object);
+    };
+    Planned::Invalid {
+        key: object.key,
+        reason: reason.into(),
+    }
 }
 
 #[cfg(test)]
@@ -154,17 +177,44 @@ mod tests {
     }
 
     #[test]
-    fn a_continuation_names_the_same_object_as_the_record_it_continues() {
-        let ImportEvent::Continue(next) =
-            serde_json::from_str(include_str!("../../../events/lambda-continue-import.json")).unwrap()
-        else {
+    fn a_continuation_carries_only_a_job_id_and_a_token() {
+        let event: ImportEvent =
+            serde_json::from_str(include_str!("../../../events/lambda-continue-import.json")).unwrap();
+        let ImportEvent::Continue(next) = &event else {
             panic!("a continuation")
         };
-        let s3: ImportEvent = serde_json::from_str(GENERATED).unwrap();
-        assert!(matches!(s3, ImportEvent::S3(_)));
-        assert_eq!(plan(&s3, BUCKET), vec![Planned::Import(next.continue_import.clone())]);
-        let round_trip = serde_json::to_value(&next).unwrap();
-        assert_eq!(serde_json::from_value::<ContinueImport>(round_trip).unwrap(), next);
+        assert_eq!(
+            plan(&event, BUCKET),
+            vec![Planned::Continue(next.continue_import.clone())]
+        );
+        let round_trip = serde_json::to_value(next).unwrap();
+        assert_eq!(&serde_json::from_value::<ContinueImport>(round_trip).unwrap(), next);
+        // The former shape, naming an object, uploader and sequencer itself, is not a continuation.
+        let naming_an_object = serde_json::json!({"continueImport": {
+            "importId": "x", "token": "y", "bucket": BUCKET, "key": "imports/observations/a.csv", "uploader": "AWS:X"
+        }});
+        assert!(serde_json::from_value::<ImportEvent>(naming_an_object).is_err());
+    }
+
+    #[test]
+    fn records_without_a_version_or_etag_or_without_a_sequencer_are_refused() {
+        for (drop, reason) in [
+            (&["versionId", "eTag"][..], "neither a version id nor an ETag"),
+            (&["sequencer"][..], "sequencer"),
+        ] {
+            let mut value: serde_json::Value = serde_json::from_str(GENERATED).unwrap();
+            for field in drop {
+                value["Records"][0]["s3"]["object"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove(*field);
+            }
+            let event = serde_json::from_value(value).unwrap();
+            let Planned::Invalid { reason: said, .. } = plan_one(&event) else {
+                panic!("refused without {drop:?}")
+            };
+            assert!(said.contains(reason), "{said}");
+        }
     }
 
     #[test]
@@ -207,18 +257,15 @@ mod tests {
     }
 
     #[test]
-    fn records_and_continuations_naming_another_bucket_are_refused_not_read() {
-        let continuation: ImportEvent =
-            serde_json::from_str(include_str!("../../../events/lambda-continue-import.json")).unwrap();
-        for event in [serde_json::from_str(GENERATED).unwrap(), continuation] {
-            assert!(matches!(plan_one(&event), Planned::Import(_)));
-            let planned = plan(&event, "another-bucket");
-            let [Planned::Invalid { key, reason }] = planned.as_slice() else {
-                panic!("{planned:?}")
-            };
-            assert!(key.starts_with("imports/observations/"), "{key}");
-            assert!(reason.contains("IMPORT_BUCKET"), "{reason}");
-        }
+    fn records_naming_another_bucket_are_refused_not_read() {
+        let event: ImportEvent = serde_json::from_str(GENERATED).unwrap();
+        assert!(matches!(plan_one(&event), Planned::Import(_)));
+        let planned = plan(&event, "another-bucket");
+        let [Planned::Invalid { key, reason }] = planned.as_slice() else {
+            panic!("{planned:?}")
+        };
+        assert!(key.starts_with("imports/observations/"), "{key}");
+        assert!(reason.contains("IMPORT_BUCKET"), "{reason}");
     }
 
     proptest! {

@@ -7,12 +7,12 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// The id of the import of one object version: derived from bucket, key and version id (the ETag where the bucket
-/// keeps no versions). A record naming neither gets a fresh id: such an event cannot be recognised again.
-pub fn job_id(object: &ObjectRef) -> String {
+/// keeps no versions). A record naming neither has none: it could not be recognised again, so it is not imported.
+pub fn job_id(object: &ObjectRef) -> Option<String> {
     let version = match (&object.version_id, &object.etag) {
         (Some(version), _) => format!("version:{version}"),
         (None, Some(etag)) => format!("etag:{}", etag.trim_matches('"')),
-        (None, None) => return ulid::Ulid::new().to_string().to_lowercase(),
+        (None, None) => return None,
     };
     let digest = Sha256::new()
         .chain_update(object.bucket.as_bytes())
@@ -21,11 +21,12 @@ pub fn job_id(object: &ObjectRef) -> String {
         .chain_update([0])
         .chain_update(version.as_bytes())
         .finalize();
-    hex::encode(&digest[..16])
+    Some(hex::encode(&digest[..16]))
 }
 
-/// A random secret per import, kept in its job record (never in a report or a log). Ids derived from it are the
-/// same every time the same object version is imported, and nobody without it can compute them.
+/// A random secret per object key, kept in the key's record and its jobs' (never in a report or a log). Ids derived
+/// from it are the same every time any version of the key is imported, so a corrected re-upload replaces each line's
+/// questionnaire, and nobody without it can compute them.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct IdSecret([u8; 32]);
 
@@ -45,7 +46,7 @@ impl IdSecret {
         &self.0
     }
 
-    /// The id of the questionnaire on `line` of the file: a ULID whose time is the object's modification time and
+    /// The id of the questionnaire on `line` of the file: a ULID whose time is when the key was first imported and
     /// whose random part is a keyed hash of the line.
     pub fn questionnaire_id(&self, line: u64, object_time_ms: u64) -> String {
         // HMAC pads a shorter key with zeros to the hash's block size; doing it here makes the key's size a type.
@@ -93,11 +94,7 @@ mod tests {
         assert_ne!(v1, job_id(&object(Some("v2"), Some("e"))));
         assert_eq!(job_id(&object(None, Some("e"))), job_id(&object(None, Some("\"e\""))));
         assert_ne!(job_id(&object(None, Some("e"))), job_id(&object(None, Some("f"))));
-        assert_ne!(
-            job_id(&object(None, None)),
-            job_id(&object(None, None)),
-            "nothing to recognise it by"
-        );
+        assert_eq!(job_id(&object(None, None)), None, "nothing to recognise it by");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod deadline;
 mod error;
 pub mod event;
 pub mod ids;
+pub mod job;
 mod lines;
 pub mod pipeline;
 pub mod ports;

@@ -9,7 +9,7 @@ pub use reader::{CsvBody, MAX_COLUMNS};
 
 use super::dataset::{Dataset, Header};
 use super::ids::IdSecret;
-use super::ports::BatchSink;
+use super::ports::{BatchSink, WritePermit};
 use super::tally::{RowPos, Tally};
 use super::writer::{BatchWriter, InFlight, RetryPolicy};
 use crate::provenance::Provenance;
@@ -32,7 +32,7 @@ const QUEUE_PER_TASK: usize = 2;
 pub enum ReadEnd {
     /// The whole file was read.
     Eof,
-    /// The stop instant came first.
+    /// The stop instant came first, or the run was stopped from outside.
     Deadline,
     /// The header is unusable; nothing was written.
     HeaderRejected(String),
@@ -59,8 +59,13 @@ pub struct RunEnd {
 }
 
 /// Settings of one pipeline run.
-pub struct Pipeline<S> {
+pub struct Pipeline<S, P> {
     pub sink: Arc<S>,
+    /// Asked before every batch request; a refusal cancels `stopped`.
+    pub permit: Arc<P>,
+    /// Cancelled from outside (the lease lost, a newer version's fence): reading and writing stop at once, the
+    /// requests in flight are awaited, and the run ends like at the stop instant.
+    pub stopped: CancellationToken,
     pub concurrency: usize,
     pub retry: RetryPolicy,
     /// After the stop instant, how long write tasks may take to finish their current request before being aborted.
@@ -80,7 +85,7 @@ pub struct FileFacts {
     pub object_time: OffsetDateTime,
 }
 
-impl<S: BatchSink> Pipeline<S> {
+impl<S: BatchSink, P: WritePermit> Pipeline<S, P> {
     /// Imports every row of `body` (the file from `start` on). Returns only after every task it started has ended.
     ///
     /// # Cancel safety
@@ -114,11 +119,12 @@ impl<S: BatchSink> Pipeline<S> {
             dataset,
             facts,
             stop_at,
+            stopped: self.stopped.clone(),
             tally,
             imported_at: crate::time::rfc3339_millis(facts.now),
         };
 
-        let cancel = CancellationToken::new();
+        let cancel = self.stopped.child_token();
         let mut tasks = JoinSet::new();
         let mut queues = Vec::with_capacity(self.concurrency);
         for _ in 0..self.concurrency {
@@ -129,6 +135,7 @@ impl<S: BatchSink> Pipeline<S> {
                 queue: rx,
                 writer: BatchWriter {
                     sink: Arc::clone(&self.sink),
+                    permit: Arc::clone(&self.permit),
                     table: dataset.table().to_owned(),
                     key_attributes: dataset.key_attributes(),
                     retry: self.retry,

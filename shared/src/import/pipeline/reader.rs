@@ -9,13 +9,15 @@ use crate::import::rejection::{whole_row, Rejection, RowCode};
 use crate::import::tally::{RowPos, Tally};
 use crate::import::writer::{add_to_batch, Entry, BATCH_SIZE};
 use csv_async::{AsyncReader, AsyncReaderBuilder, ByteRecord};
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant, Sleep};
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// The most columns a header may name: a header is read whole, so its size is bounded like a record's.
 pub const MAX_COLUMNS: usize = 1_000;
@@ -91,6 +93,8 @@ pub struct RowReader<'a, R> {
     pub dataset: &'a dyn Dataset,
     pub facts: &'a FileFacts,
     pub stop_at: Instant,
+    /// Stops reading like the stop instant does, when cancelled from outside.
+    pub stopped: CancellationToken,
     pub tally: &'a Tally,
     /// The import time as stored, formatted once.
     pub imported_at: String,
@@ -104,7 +108,13 @@ impl<R: AsyncRead + Unpin + Send> RowReader<'_, R> {
     pub async fn read_rows(&mut self, header: &Header, queues: &[mpsc::Sender<Vec<Entry>>]) -> ReadEnd {
         let mut batches: Vec<Vec<Entry>> = queues.iter().map(|_| Vec::with_capacity(BATCH_SIZE)).collect();
         // One timer for the whole read: a new one per row would register and cancel a timer entry twice a row.
-        let stop = sleep_until(self.stop_at);
+        let (stop_at, stopped) = (self.stop_at, self.stopped.clone());
+        let stop = async move {
+            tokio::select! {
+                _ = sleep_until(stop_at) => {}
+                _ = stopped.cancelled() => {}
+            }
+        };
         tokio::pin!(stop);
         let end = self.fill_batches(header, queues, &mut batches, stop.as_mut()).await;
         if end == ReadEnd::Deadline {
@@ -126,7 +136,7 @@ impl<R: AsyncRead + Unpin + Send> RowReader<'_, R> {
         header: &Header,
         queues: &[mpsc::Sender<Vec<Entry>>],
         batches: &mut [Vec<Entry>],
-        mut stop: Pin<&mut Sleep>,
+        mut stop: Pin<&mut impl Future<Output = ()>>,
     ) -> ReadEnd {
         let mut record = ByteRecord::new();
         loop {

@@ -1,17 +1,17 @@
 //! One write task: takes full batches from its queue and hands them to its writer.
 
-use crate::import::ports::BatchSink;
+use crate::import::ports::{BatchSink, WritePermit};
 use crate::import::writer::{BatchWriter, Entry, TaskGuard};
 use tokio::sync::mpsc;
 
-pub struct WriteTask<S> {
+pub struct WriteTask<S, P> {
     /// Counts the task as alive for as long as its future exists.
     pub alive: TaskGuard,
     pub queue: mpsc::Receiver<Vec<Entry>>,
-    pub writer: BatchWriter<S>,
+    pub writer: BatchWriter<S, P>,
 }
 
-impl<S: BatchSink> WriteTask<S> {
+impl<S: BatchSink, P: WritePermit> WriteTask<S, P> {
     /// Runs until the queue is closed and drained, or until cancelled (then it stops between requests).
     pub async fn run(self) {
         let Self {

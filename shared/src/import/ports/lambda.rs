@@ -1,13 +1,13 @@
 //! Lambda as the way an import goes on: an asynchronous invocation of this same function, carrying the object.
 //!
 //! Why not a queue: the job record already holds everything a continuation needs (checkpoint, counts, lease), so
-//! the message only names the object; an asynchronous invocation gets Lambda's retries, event age limit and
+//! the message only names the job and carries the token its record holds; an asynchronous invocation gets Lambda's retries, event age limit and
 //! failure destination (`EventInvokeConfig`) without another resource to create, secure and watch. A duplicated or
 //! retried continuation is harmless: only the holder of the job's lease works on it.
 
 use super::Continuations;
 use crate::error::BoxError;
-use crate::import::event::{ContinueImport, ObjectRef};
+use crate::import::event::ContinueImport;
 use aws_sdk_lambda::error::DisplayErrorContext;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
@@ -31,10 +31,8 @@ impl SelfInvoke {
 }
 
 impl Continuations for SelfInvoke {
-    async fn schedule(&self, object: &ObjectRef) -> Result<(), BoxError> {
-        let payload = serde_json::to_vec(&ContinueImport {
-            continue_import: object.clone(),
-        })?;
+    async fn schedule(&self, next: &ContinueImport) -> Result<(), BoxError> {
+        let payload = serde_json::to_vec(next)?;
         let invoke = self
             .client
             .invoke()

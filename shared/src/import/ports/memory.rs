@@ -1,11 +1,12 @@
 //! In-memory adapters with the behaviour the import relies on, for unit tests of its decisions without AWS.
 
 use super::{
-    BatchSink, ByteRange, Claimed, Continuations, Item, Job, JobStore, Object, ObjectSource, ReportBody, ReportSink,
-    SinkError, SourceError, VersionOrder,
+    BatchSink, ByteRange, Claimed, Continuations, Entered, Item, JobStore, Object, ObjectSource, ReportBody,
+    ReportSink, SinkError, SourceError,
 };
 use crate::error::BoxError;
-use crate::import::event::ObjectRef;
+use crate::import::event::{ContinueImport, ObjectRef};
+use crate::import::job::{self, Claim, Decision, Hold, Job, KeyRecord, Lease, Turn};
 use crate::import::report::FileSummary;
 use crate::store::StoreError;
 use std::collections::HashMap;
@@ -166,13 +167,14 @@ impl ReportSink for MemoryBucket {
     }
 }
 
-/// Jobs with the same conditions as the DynamoDB adapter, and every record written, in order.
+/// Jobs decided by the same rules as the DynamoDB adapter, every record written, in order, and the key records.
 #[derive(Default)]
 pub struct MemoryJobStore {
     jobs: Mutex<HashMap<String, Job>>,
     writes: Mutex<Vec<FileSummary>>,
-    latest: Mutex<HashMap<(String, String), String>>,
+    keys: Mutex<HashMap<(String, String), KeyRecord>>,
     renewals: Mutex<Vec<String>>,
+    holds: Mutex<Vec<String>>,
 }
 
 impl MemoryJobStore {
@@ -195,6 +197,11 @@ impl MemoryJobStore {
         lock(&self.renewals).iter().filter(|id| *id == import_id).count()
     }
 
+    /// How many times the job was checked before a batch.
+    pub fn holds(&self, import_id: &str) -> usize {
+        lock(&self.holds).iter().filter(|id| *id == import_id).count()
+    }
+
     /// Lets every lease run out now, as time does for an invocation that died holding one.
     pub fn expire_leases(&self) {
         for job in lock(&self.jobs).values_mut() {
@@ -204,82 +211,97 @@ impl MemoryJobStore {
 }
 
 impl JobStore for MemoryJobStore {
-    async fn claim(&self, new: Job, now_ms: u64) -> Result<Claimed, StoreError> {
+    async fn claim(&self, claim: &Claim, lease: &Lease, now_ms: u64) -> Result<Claimed, StoreError> {
         let mut jobs = lock(&self.jobs);
-        let import_id = new.summary.import_id.clone();
-        let claimed = match jobs.get_mut(&import_id) {
-            None => {
-                jobs.insert(import_id, new.clone());
-                Claimed::Ours(new)
+        let stored = jobs.get(claim.import_id()).cloned();
+        let claimed = match job::decide(stored, claim, lease, now_ms) {
+            Decision::Create(job) | Decision::TakeOver { job, .. } => {
+                jobs.insert(job.summary.import_id.clone(), (*job).clone());
+                lock(&self.writes).push(job.summary.clone());
+                Claimed::Ours(job)
             }
-            Some(existing) if existing.summary.status.is_final() => Claimed::Finished(existing.summary.clone()),
-            Some(existing) if existing.lease.owner != new.lease.owner && existing.lease.until_ms > now_ms => {
-                Claimed::Busy(existing.summary.clone())
-            }
-            Some(existing) => {
-                existing.lease = new.lease;
-                Claimed::Ours(existing.clone())
-            }
+            Decision::Ours(job) => Claimed::Ours(job),
+            Decision::Finished(summary) => Claimed::Finished(summary),
+            Decision::Busy(summary) => Claimed::Busy(summary),
+            Decision::Refused(reason) => Claimed::Refused(reason),
         };
-        if let Claimed::Ours(job) = &claimed {
-            lock(&self.writes).push(job.summary.clone());
-        }
         Ok(claimed)
     }
 
     async fn save(&self, job: &Job) -> Result<bool, StoreError> {
         let mut jobs = lock(&self.jobs);
-        let held = jobs
-            .get(&job.summary.import_id)
-            .is_some_and(|stored| stored.lease.owner == job.lease.owner);
-        if held {
-            jobs.insert(job.summary.import_id.clone(), job.clone());
-            lock(&self.writes).push(job.summary.clone());
-        }
-        Ok(held)
-    }
-
-    async fn renew(&self, import_id: &str, owner: &str, until_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
-        lock(&self.renewals).push(import_id.to_owned());
-        let mut jobs = lock(&self.jobs);
-        let Some(job) = jobs.get_mut(import_id) else {
+        let Some(stored) = jobs.get(&job.summary.import_id) else {
             return Ok(false);
         };
-        let held = job.lease.owner == owner && job.lease.until_ms > now_ms;
-        if held {
+        if stored.lease.owner != job.lease.owner {
+            return Ok(false);
+        }
+        // The fence is another import's to set: a save keeps it.
+        let fenced_by = stored.fenced_by.clone();
+        let mut job = job.clone();
+        job.fenced_by = fenced_by;
+        lock(&self.writes).push(job.summary.clone());
+        jobs.insert(job.summary.import_id.clone(), job);
+        Ok(true)
+    }
+
+    async fn renew(&self, import_id: &str, owner: &str, until_ms: u64, now_ms: u64) -> Result<Hold, StoreError> {
+        lock(&self.renewals).push(import_id.to_owned());
+        let mut jobs = lock(&self.jobs);
+        let held = job::hold(jobs.get(import_id), owner, now_ms);
+        if let (Hold::Held, Some(job)) = (held, jobs.get_mut(import_id)) {
             job.lease.until_ms = until_ms;
         }
         Ok(held)
     }
 
-    async fn record_version(&self, bucket: &str, key: &str, sequencer: &str) -> Result<VersionOrder, StoreError> {
-        let mut latest = lock(&self.latest);
-        let seen = latest.entry((bucket.to_owned(), key.to_owned())).or_default();
-        let sequencer = super::dynamodb::comparable(sequencer);
-        if *seen > sequencer {
-            return Ok(VersionOrder::Superseded);
-        }
-        *seen = sequencer;
-        Ok(VersionOrder::Latest)
+    async fn hold(&self, import_id: &str, owner: &str, now_ms: u64) -> Result<Hold, StoreError> {
+        lock(&self.holds).push(import_id.to_owned());
+        Ok(job::hold(lock(&self.jobs).get(import_id), owner, now_ms))
+    }
+
+    async fn enter(&self, job: &Job, now_ms: u64) -> Result<Entered, StoreError> {
+        let mut jobs = lock(&self.jobs);
+        let mut keys = lock(&self.keys);
+        let record = keys
+            .entry((job.summary.bucket.clone(), job.summary.key.clone()))
+            .or_default();
+        let active = record.active.as_ref().and_then(|id| jobs.get(id)).cloned();
+        let mine = job.summary.sequencer.as_deref().map(job::comparable);
+        Ok(match job::turn(record, active.as_ref(), job, now_ms) {
+            Turn::Superseded => Entered::Superseded,
+            Turn::Take { .. } => {
+                record.sequencer = mine;
+                record.active = Some(job.summary.import_id.clone());
+                Entered::Writing(*record.ids.get_or_insert(job.ids))
+            }
+            Turn::Stop { active } => {
+                record.sequencer = mine;
+                if let Some(older) = jobs.get_mut(&active) {
+                    older.fenced_by = Some(job.summary.import_id.clone());
+                }
+                Entered::Waiting
+            }
+        })
     }
 }
 
 /// The continuations asked for, in order.
 #[derive(Default)]
 pub struct MemoryContinuations {
-    scheduled: Mutex<Vec<ObjectRef>>,
+    scheduled: Mutex<Vec<ContinueImport>>,
 }
 
 impl MemoryContinuations {
     /// Takes the continuations asked for so far.
-    pub fn take(&self) -> Vec<ObjectRef> {
+    pub fn take(&self) -> Vec<ContinueImport> {
         std::mem::take(&mut lock(&self.scheduled))
     }
 }
 
 impl Continuations for MemoryContinuations {
-    async fn schedule(&self, object: &ObjectRef) -> Result<(), BoxError> {
-        lock(&self.scheduled).push(object.clone());
+    async fn schedule(&self, next: &ContinueImport) -> Result<(), BoxError> {
+        lock(&self.scheduled).push(next.clone());
         Ok(())
     }
 }

@@ -11,8 +11,8 @@ pub mod lambda;
 pub mod memory;
 pub mod s3;
 
-use super::event::ObjectRef;
-use super::ids::IdSecret;
+use super::event::{ContinueImport, ObjectRef};
+use super::job::{Claim, Hold, IdBasis, Job, Lease};
 use super::report::FileSummary;
 use crate::error::BoxError;
 use crate::store::StoreError;
@@ -86,78 +86,75 @@ pub trait ReportSink: Send + Sync {
     fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = Result<(), BoxError>> + Send;
 }
 
-/// Who may work on a job, until when (Unix epoch milliseconds). A lease that ran out can be taken over: the
-/// invocation that held it crashed or timed out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub owner: String,
-    pub until_ms: u64,
-}
-
-/// An import job as stored: its summary (the state that carries across invocations), its id secret and its lease.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    pub summary: FileSummary,
-    pub secret: IdSecret,
-    pub lease: Lease,
-}
-
-/// What asking for a job's lease gave.
+/// What a claim gave.
 #[derive(Debug)]
 pub enum Claimed {
     /// The lease is ours: a new job, or one to take on from its checkpoint.
-    Ours(Job),
+    Ours(Box<Job>),
     /// The job is over: the event is a duplicate.
-    Finished(FileSummary),
+    Finished(Box<FileSummary>),
     /// Another invocation holds the lease now.
-    Busy(FileSummary),
+    Busy(Box<FileSummary>),
+    /// A continuation no job vouches for (unknown, ended, or a token not the job's).
+    Refused(&'static str),
 }
 
-/// Whether the version an event names is the latest one seen for its key.
+/// How a job stands at its object key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VersionOrder {
-    Latest,
-    /// A later version of the key was seen: this one must not overwrite it.
+pub enum Entered {
+    /// The job is the key's writer; questionnaire ids come from the key's basis.
+    Writing(IdBasis),
+    /// A later version of the key was recorded: this one must not write.
     Superseded,
+    /// An import of an older version still writes the key; it has been told to stop.
+    Waiting,
 }
 
-/// Where import jobs are kept: one record per object version, and per key the latest version seen.
+/// Where import jobs are kept: one record per object version, and per key the latest version seen and which job may
+/// write it. Every decision is one of [`crate::import::job`]'s rules, carried out as conditional writes.
 ///
 /// # Consistency
-/// Every method is one conditional write (or a read and a conditional write): two invocations never both hold a
-/// job's lease, and a save by an invocation whose lease was taken over is refused.
-pub trait JobStore: Send + Sync {
-    /// Takes the lease on job `new.summary.import_id`: creates the job as `new` if there is none, takes over one
-    /// whose lease ran out before `now_ms`, or says why not. A job whose lease `new`'s owner already holds is its
-    /// own: a claim written whose answer was lost, then sent again, must not lock its owner out.
-    fn claim(&self, new: Job, now_ms: u64) -> impl Future<Output = Result<Claimed, StoreError>> + Send;
+/// Two invocations never both hold a job's lease; a save by an invocation whose lease was taken over is refused;
+/// at most one job at a time is a key's writer.
+pub trait JobStore: Send + Sync + 'static {
+    /// Takes the lease on the job the claim names, under `lease`, as [`crate::import::job::decide`] says.
+    fn claim(
+        &self,
+        claim: &Claim,
+        lease: &Lease,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Claimed, StoreError>> + Send;
 
     /// Writes the job record, if `job.lease.owner` still holds the lease; `Ok(false)` if it was taken over.
     fn save(&self, job: &Job) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Extends the lease `owner` holds on job `import_id` to `until_ms`, if it holds it still and it has neither run
-    /// out (before `now_ms`) nor been let go; `Ok(false)` if not.
+    /// Extends the lease `owner` holds on job `import_id` to `until_ms`, if it holds it still, it has not run out
+    /// (before `now_ms`) and the job has not been fenced; otherwise says which.
     fn renew(
         &self,
         import_id: &str,
         owner: &str,
         until_ms: u64,
         now_ms: u64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Hold, StoreError>> + Send;
 
-    /// Notes `sequencer` as the latest version of the key, unless a later one was noted before.
-    fn record_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        sequencer: &str,
-    ) -> impl Future<Output = Result<VersionOrder, StoreError>> + Send;
+    /// Whether `owner` may still write for job `import_id` (a strongly consistent read).
+    fn hold(&self, import_id: &str, owner: &str, now_ms: u64) -> impl Future<Output = Result<Hold, StoreError>> + Send;
+
+    /// Records the job's version as its key's latest and makes the job the key's writer, as
+    /// [`crate::import::job::turn`] says; an older import still writing is fenced, and the answer is to wait.
+    fn enter(&self, job: &Job, now_ms: u64) -> impl Future<Output = Result<Entered, StoreError>> + Send;
 }
 
 /// How an import that stopped at its checkpoint goes on: in another invocation.
 pub trait Continuations: Send + Sync {
-    /// Arranges a new invocation that continues the import of `object` (asynchronously: this returns at once).
-    fn schedule(&self, object: &ObjectRef) -> impl Future<Output = Result<(), BoxError>> + Send;
+    /// Arranges a new invocation that claims the job with the token (asynchronously: this returns at once).
+    fn schedule(&self, next: &ContinueImport) -> impl Future<Output = Result<(), BoxError>> + Send;
+}
+
+/// Whether the import may still send rows: asked before every batch request. `false` stops the whole run.
+pub trait WritePermit: Send + Sync + 'static {
+    fn check(&self) -> impl Future<Output = bool> + Send;
 }
 
 /// Where batches of rows go. DynamoDB in production; tests put a slow, failing or recording sink in its place.

@@ -2,12 +2,19 @@
 //! import goes on across invocations, and how duplicates, crashes and older versions are handled.
 
 use super::*;
-use crate::import::event::ContinueImport;
+use crate::import::deadline::{DeadlineSource, StopAt};
+use crate::import::event::ObjectRef;
+use crate::import::ids;
+use crate::import::job::{Claim, Hold, Lease};
 use crate::import::ports::memory::{MemoryBucket, MemoryContinuations, MemoryJobStore, MemoryTables};
+use crate::import::ports::Claimed;
+use crate::import::ports::{ByteRange, SourceError};
 use crate::import::ports::{Item, Object, SinkError};
+use crate::import::report::{FileErrorCode, FileStatus};
 use aws_lambda_events::event::s3::S3Event;
 use std::collections::HashSet;
 use std::time::Duration;
+use time::OffsetDateTime;
 use tokio::time::Instant;
 
 const EVENT: &str = include_str!("../../../../events/s3-put-observations.json");
@@ -22,7 +29,7 @@ fn service_with<O: ObjectSource, W: BatchSink>(objects: O, rows: W, config: Impo
         Backends {
             objects,
             reports: MemoryBucket::default(),
-            jobs: MemoryJobStore::default(),
+            jobs: Arc::new(MemoryJobStore::default()),
             continuations: MemoryContinuations::default(),
             rows: Arc::new(rows),
         },
@@ -89,7 +96,7 @@ async fn run_to_end<O: ObjectSource, W: BatchSink>(
         let Some(next) = service.backends().continuations.take().pop() else {
             return answers;
         };
-        let next = ImportEvent::Continue(ContinueImport { continue_import: next });
+        let next = ImportEvent::Continue(next);
         answers.push(
             service
                 .handle(&next, &format!("invocation-{n}"), within(budget))
@@ -127,19 +134,12 @@ fn object_of_event() -> ObjectRef {
 
 /// A new job for `object` whose lease `owner` holds for `lease` from now.
 fn held_job(object: &ObjectRef, owner: &str, lease: Duration) -> Job {
-    Job {
-        summary: FileSummary::start(
-            ids::job_id(object),
-            object,
-            OffsetDateTime::now_utc(),
-            DeadlineSource::Invocation,
-        ),
-        secret: IdSecret::generate().unwrap(),
-        lease: Lease {
-            owner: owner.into(),
-            until_ms: epoch_ms(SystemTime::now() + lease),
-        },
-    }
+    let mut job = Job::start(ids::job_id(object).unwrap(), object, OffsetDateTime::now_utc()).unwrap();
+    job.lease = Lease {
+        owner: owner.into(),
+        until_ms: epoch_ms(SystemTime::now() + lease),
+    };
+    job
 }
 
 fn rows(n: usize) -> String {
@@ -566,7 +566,14 @@ async fn an_event_delivered_again_after_the_import_ended_is_acknowledged_as_a_du
 async fn an_event_delivered_again_while_another_invocation_holds_the_job_is_skipped() {
     let service = importing(KEY, &rows(10));
     let busy = held_job(&object_of_event(), "the other invocation", Duration::from_secs(600));
-    let Ok(Claimed::Ours(_)) = service.backends().jobs.claim(busy, epoch_ms(SystemTime::now())).await else {
+    let lease = busy.lease.clone();
+    let claim = Claim::Event(Box::new(busy));
+    let Ok(Claimed::Ours(_)) = service
+        .backends()
+        .jobs
+        .claim(&claim, &lease, epoch_ms(SystemTime::now()))
+        .await
+    else {
         panic!("the other invocation holds the lease")
     };
     let answer = service
@@ -646,17 +653,22 @@ async fn an_invocation_that_dies_holding_the_job_keeps_it_until_its_lease_runs_o
 async fn the_lease_is_renewed_while_the_work_runs_and_no_more_once_it_is_lost() {
     let service = importing(KEY, &rows(1));
     let object = object_of_event();
-    let import_id = &ids::job_id(&object);
+    let import_id = &ids::job_id(&object).unwrap();
     let lease = ImportConfig::for_tests().lease;
-    let job = |owner: &str| held_job(&object, owner, lease);
+    let claim = |owner: &str| {
+        let job = held_job(&object, owner, lease);
+        (job.lease.clone(), Claim::Event(Box::new(job)))
+    };
     let jobs = &service.backends().jobs;
-    let Ok(Claimed::Ours(_)) = jobs.claim(job("me"), epoch_ms(SystemTime::now())).await else {
+    let (mine, new) = claim("me");
+    let Ok(Claimed::Ours(_)) = jobs.claim(&new, &mine, epoch_ms(SystemTime::now())).await else {
         panic!("a new job is ours")
     };
 
     // Ten lease periods of work: renewed every third of a period, by its holder.
+    let standing = claim::Standing::default();
     let answer = service
-        .holding_lease(import_id, "me", async {
+        .holding_lease(import_id, "me", &standing, async {
             tokio::time::sleep(lease * 10).await;
             42
         })
@@ -664,16 +676,26 @@ async fn the_lease_is_renewed_while_the_work_runs_and_no_more_once_it_is_lost() 
     assert_eq!(answer, 42, "the work's own result");
     assert_eq!(jobs.renewals(import_id), 29);
     assert_eq!(jobs.job(import_id).unwrap().lease.owner, "me");
+    assert_eq!(standing.lost(), None);
 
-    // Taken over by another invocation: one renewal finds out, and there is none after it.
+    // Taken over by another invocation: one renewal finds out, stops the work at once, and there is none after it.
     jobs.expire_leases();
-    let Ok(Claimed::Ours(_)) = jobs.claim(job("other"), epoch_ms(SystemTime::now())).await else {
+    let (theirs, new) = claim("other");
+    let Ok(Claimed::Ours(_)) = jobs.claim(&new, &theirs, epoch_ms(SystemTime::now())).await else {
         panic!("an expired lease can be taken")
     };
+    let started = Instant::now();
     service
-        .holding_lease(import_id, "me", tokio::time::sleep(lease * 10))
+        .holding_lease(import_id, "me", &standing, async {
+            tokio::select! {
+                _ = tokio::time::sleep(lease * 10) => {}
+                _ = standing.stopped.cancelled() => {}
+            }
+        })
         .await;
     assert_eq!(jobs.renewals(import_id), 30);
+    assert_eq!(standing.lost(), Some(Hold::Lost));
+    assert!(started.elapsed() < lease, "stopped at the first refused renewal");
     assert_eq!(jobs.job(import_id).unwrap().lease.owner, "other");
 }
 
@@ -692,14 +714,13 @@ async fn an_older_version_arriving_after_a_newer_one_is_superseded_and_writes_no
         .handle(&older, "late retry", within(Duration::from_secs(60)))
         .await
         .unwrap();
-    assert!(late.files.is_empty());
-    assert!(late.skipped[0].reason.starts_with("superseded"), "{:?}", late.skipped);
+    assert_eq!(late.files[0].status, FileStatus::Superseded, "{late:?}");
+    assert_eq!(late.files[0].rows.total, 0, "nothing read");
     assert_eq!(
         service.backends().rows.items("observations").len(),
         written_before,
         "nothing overwritten"
     );
-    let import_id = late.skipped[0].import_id.clone().unwrap();
-    let job = service.backends().jobs.job(&import_id).unwrap();
+    let job = service.backends().jobs.job(&late.files[0].import_id).unwrap();
     assert_eq!(job.summary.status, FileStatus::Superseded);
 }

@@ -7,7 +7,7 @@ mod retry;
 pub use in_flight::{InFlight, TaskGuard, WriteGuard};
 pub use retry::RetryPolicy;
 
-use super::ports::{BatchSink, Item};
+use super::ports::{BatchSink, Item, WritePermit};
 use super::tally::{RowPos, Tally};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -59,8 +59,10 @@ pub fn add_to_batch(batch: &mut Vec<Entry>, entry: Entry) {
 }
 
 /// Writes batches into one table for one import, recording every outcome in the tally.
-pub struct BatchWriter<S> {
+pub struct BatchWriter<S, P> {
     pub sink: Arc<S>,
+    /// Asked before every request: whether this import may still write (its lease held, no newer version).
+    pub permit: Arc<P>,
     pub table: String,
     /// The table's primary-key attributes, by which unprocessed items are matched to the entries.
     pub key_attributes: &'static [&'static str],
@@ -70,7 +72,7 @@ pub struct BatchWriter<S> {
     pub cancel: CancellationToken,
 }
 
-impl<S> BatchWriter<S> {
+impl<S, P> BatchWriter<S, P> {
     /// Unprocessed items are matched by primary key only: the key is what identifies an item in the table, and a
     /// backend may hand back an item whose other attributes are encoded differently from what was sent (a number's
     /// text, a set's order); comparing whole items would then count an unwritten row as imported.
@@ -85,11 +87,11 @@ impl<S> BatchWriter<S> {
     }
 }
 
-impl<S: BatchSink> BatchWriter<S> {
+impl<S: BatchSink, P: WritePermit> BatchWriter<S, P> {
     /// Writes one batch until every row is written or reported.
     ///
     /// # Cancel safety
-    /// On cancellation it stops between attempts; dropped mid-request, the request is abandoned. Either way the rows
+    /// On cancellation, or when the permit is refused, it stops between attempts; dropped mid-request, the request is abandoned. Either way the rows
     /// not confirmed stay pending in the tally (not reached), so nothing is counted that was not written.
     pub async fn write(&self, batch: Vec<Entry>) {
         let mut queue = VecDeque::from([batch]);
@@ -98,6 +100,10 @@ impl<S: BatchSink> BatchWriter<S> {
             let mut attempt = 0;
             loop {
                 attempt += 1;
+                // Refused: the rows stay pending (not reached); the permit has stopped the whole run.
+                if !self.permit.check().await {
+                    return;
+                }
                 // The one copy of the items: the sink moves it into its request; the entries keep theirs for a retry.
                 let items = pending.iter().map(|e| e.item.clone()).collect();
                 let result = {

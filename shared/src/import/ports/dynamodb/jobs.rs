@@ -1,25 +1,45 @@
-//! Import-job records in DynamoDB.
+//! Import jobs in DynamoDB: one item per import id, and per object key one item (`latest#<hash of bucket and key>`)
+//! with the latest version's sequencer, the import that may write the key, and the key's questionnaire id basis.
+//! Every decision is one of `job`'s rules on what a strongly consistent read returned, written under a condition
+//! that the item is still what was read; a lost race is decided again from a new read.
 
 use super::condition_failed;
 use crate::import::ids::IdSecret;
-use crate::import::ports::{Claimed, Item, Job, JobStore, Lease, VersionOrder};
+use crate::import::job::{self, Claim, Decision, Hold, IdBasis, Job, KeyRecord, Lease, Turn};
+use crate::import::ports::{Claimed, Entered, Item, JobStore};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use sha2::{Digest, Sha256};
 
-/// Import-job records, one item per import id, plus one item per key (`latest#<hash of bucket and key>`) with the
-/// latest version's sequencer.
 pub struct DynamoJobStore {
     client: Client,
     table: String,
 }
 
-/// The job record's attributes beside the summary's.
+/// The job record's attributes beside the summary's (and the key record's, for the id basis).
 const ID_SECRET: &str = "idSecret";
+const ID_TIME: &str = "idTime";
+const UPLOADER: &str = "uploader";
 const LEASE_OWNER: &str = "leaseOwner";
 const LEASE_UNTIL: &str = "leaseUntil";
+const CONTINUATION: &str = "continuation";
+const FENCED_BY: &str = "fencedBy";
+/// The key record's.
+const SEQUENCER: &str = "sequencer";
+const ACTIVE: &str = "active";
+
+/// How often a lost race is decided again before the store gives up.
+const RACES: usize = 5;
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
 
 impl DynamoJobStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -29,185 +49,305 @@ impl DynamoJobStore {
         }
     }
 
-    fn key(import_id: &str) -> AttributeValue {
-        AttributeValue::S(import_id.to_owned())
-    }
-
     fn encode(&self, job: &Job) -> Result<Item, StoreError> {
         let mut item: Item = serde_dynamo::to_item(&job.summary).map_err(|e| StoreError::Encode {
             resource: self.table.clone(),
             source: e.into(),
         })?;
-        item.insert(ID_SECRET.into(), AttributeValue::B(Blob::new(job.secret.as_bytes())));
-        item.insert(LEASE_OWNER.into(), AttributeValue::S(job.lease.owner.clone()));
-        item.insert(LEASE_UNTIL.into(), AttributeValue::N(job.lease.until_ms.to_string()));
+        item.insert(
+            ID_SECRET.into(),
+            AttributeValue::B(Blob::new(job.ids.secret.as_bytes())),
+        );
+        item.insert(ID_TIME.into(), n(job.ids.time_ms));
+        item.insert(LEASE_OWNER.into(), s(&job.lease.owner));
+        item.insert(LEASE_UNTIL.into(), n(job.lease.until_ms));
+        let optional = [
+            (UPLOADER, &job.uploader),
+            (CONTINUATION, &job.continuation),
+            (FENCED_BY, &job.fenced_by),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                item.insert(name.into(), s(value));
+            }
+        }
         Ok(item)
     }
 
-    fn decode(&self, import_id: &str, item: Item) -> Result<Job, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt {
+    fn corrupt(&self, id: &str, what: &str) -> StoreError {
+        StoreError::Corrupt {
             resource: self.table.clone(),
-            key: import_id.to_owned(),
+            key: id.to_owned(),
             source: what.to_owned().into(),
-        };
+        }
+    }
+
+    fn decode_ids(&self, id: &str, item: &Item) -> Result<IdBasis, StoreError> {
         let secret = item
             .get(ID_SECRET)
             .and_then(|v| v.as_b().ok())
             .and_then(|blob| IdSecret::from_bytes(blob.as_ref()))
-            .ok_or_else(|| corrupt("the job's id secret is missing or not 32 bytes"))?;
+            .ok_or_else(|| self.corrupt(id, "the id secret is missing or not 32 bytes"))?;
+        let time_ms = number(item, ID_TIME).ok_or_else(|| self.corrupt(id, "the id time is missing"))?;
+        Ok(IdBasis { secret, time_ms })
+    }
+
+    fn decode(&self, import_id: &str, item: Item) -> Result<Job, StoreError> {
+        let ids = self.decode_ids(import_id, &item)?;
         let lease = Lease {
-            owner: item
-                .get(LEASE_OWNER)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default(),
-            until_ms: item
-                .get(LEASE_UNTIL)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0),
+            owner: text(&item, LEASE_OWNER).unwrap_or_default(),
+            until_ms: number(&item, LEASE_UNTIL).unwrap_or(0),
         };
+        let (uploader, continuation, fenced_by) =
+            (text(&item, UPLOADER), text(&item, CONTINUATION), text(&item, FENCED_BY));
         let summary = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
             resource: self.table.clone(),
             key: import_id.to_owned(),
             source: e.into(),
         })?;
-        Ok(Job { summary, secret, lease })
+        Ok(Job {
+            summary,
+            ids,
+            uploader,
+            lease,
+            continuation,
+            fenced_by,
+        })
     }
 
-    async fn get(&self, import_id: &str) -> Result<Option<Job>, StoreError> {
+    async fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("importId", Self::key(import_id))
+            .key("importId", s(id))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::backend("GetItem", &self.table, e))?;
-        output.item.map(|item| self.decode(import_id, item)).transpose()
-    }
-}
-
-impl JobStore for DynamoJobStore {
-    async fn claim(&self, new: Job, now_ms: u64) -> Result<Claimed, StoreError> {
-        let import_id = new.summary.import_id.clone();
-        // A lost race (someone created or took the job between the read and the write) is decided by a new read.
-        for _ in 0..3 {
-            let Some(existing) = self.get(&import_id).await? else {
-                let created = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(self.encode(&new)?))
-                    .condition_expression("attribute_not_exists(importId)")
-                    .send()
-                    .await;
-                match created {
-                    Ok(_) => return Ok(Claimed::Ours(new)),
-                    Err(e) if condition_failed(&e) => continue,
-                    Err(e) => return Err(StoreError::backend("PutItem", &self.table, e)),
-                }
-            };
-            if existing.summary.status.is_final() {
-                return Ok(Claimed::Finished(existing.summary));
-            }
-            // Ours already: our own create or takeover was written, but its answer was lost and the retry refused.
-            if existing.lease.owner == new.lease.owner {
-                return Ok(Claimed::Ours(existing));
-            }
-            if existing.lease.until_ms > now_ms {
-                return Ok(Claimed::Busy(existing.summary));
-            }
-            let taken = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("importId", Self::key(&import_id))
-                .update_expression("SET #owner = :owner, #until = :until")
-                .condition_expression("#owner = :seen_owner AND #until = :seen_until")
-                .expression_attribute_names("#owner", LEASE_OWNER)
-                .expression_attribute_names("#until", LEASE_UNTIL)
-                .expression_attribute_values(":owner", AttributeValue::S(new.lease.owner.clone()))
-                .expression_attribute_values(":until", AttributeValue::N(new.lease.until_ms.to_string()))
-                .expression_attribute_values(":seen_owner", AttributeValue::S(existing.lease.owner.clone()))
-                .expression_attribute_values(":seen_until", AttributeValue::N(existing.lease.until_ms.to_string()))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            return match taken {
-                Ok(output) => {
-                    let item = output.attributes.unwrap_or_default();
-                    Ok(Claimed::Ours(self.decode(&import_id, item)?))
-                }
-                // Taken by someone else, or by this very claim (written, answer lost, retried): read again.
-                Err(e) if condition_failed(&e) => continue,
-                Err(e) => Err(StoreError::backend("UpdateItem", &self.table, e)),
-            };
-        }
-        Err(StoreError::backend(
-            "PutItem",
-            &self.table,
-            "the job kept changing while it was claimed",
-        ))
+        Ok(output.item)
     }
 
-    async fn save(&self, job: &Job) -> Result<bool, StoreError> {
-        let saved = self
+    async fn get(&self, import_id: &str) -> Result<Option<Job>, StoreError> {
+        let item = self.get_item(import_id).await?;
+        item.map(|item| self.decode(import_id, item)).transpose()
+    }
+
+    async fn key_record(&self, id: &str) -> Result<KeyRecord, StoreError> {
+        let Some(item) = self.get_item(id).await? else {
+            return Ok(KeyRecord::default());
+        };
+        Ok(KeyRecord {
+            sequencer: text(&item, SEQUENCER),
+            active: text(&item, ACTIVE),
+            ids: self.decode_ids(id, &item).ok(),
+        })
+    }
+
+    /// Writes `job` whole if the stored lease is `seen` (`None`: if there is no job), keeping a fence the job does
+    /// not know of: `Ok(false)` if the condition failed.
+    async fn put(&self, job: &Job, seen: Option<&Lease>) -> Result<bool, StoreError> {
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.encode(job)?))
-            .condition_expression("#owner = :me")
-            .expression_attribute_names("#owner", LEASE_OWNER)
-            .expression_attribute_values(":me", AttributeValue::S(job.lease.owner.clone()))
-            .send()
-            .await;
-        match saved {
+            .set_item(Some(self.encode(job)?));
+        put = match seen {
+            None => put.condition_expression("attribute_not_exists(importId)"),
+            Some(lease) => {
+                let fence = match &job.fenced_by {
+                    Some(by) => {
+                        put = put.expression_attribute_values(":fence", s(by));
+                        "(attribute_not_exists(#fence) OR #fence = :fence)"
+                    }
+                    None => "attribute_not_exists(#fence)",
+                };
+                put.condition_expression(format!("#owner = :owner AND #until = :until AND {fence}"))
+                    .expression_attribute_names("#owner", LEASE_OWNER)
+                    .expression_attribute_names("#until", LEASE_UNTIL)
+                    .expression_attribute_names("#fence", FENCED_BY)
+                    .expression_attribute_values(":owner", s(&lease.owner))
+                    .expression_attribute_values(":until", n(lease.until_ms))
+            }
+        };
+        match put.send().await {
             Ok(_) => Ok(true),
             Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(StoreError::backend("PutItem", &self.table, e)),
         }
     }
 
-    async fn renew(&self, import_id: &str, owner: &str, until_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
+    fn gave_up(&self, operation: &'static str) -> StoreError {
+        StoreError::backend(operation, &self.table, "the record kept changing while it was written")
+    }
+}
+
+fn text(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn number(item: &Item, name: &str) -> Option<u64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+
+impl JobStore for DynamoJobStore {
+    async fn claim(&self, claim: &Claim, lease: &Lease, now_ms: u64) -> Result<Claimed, StoreError> {
+        for _ in 0..RACES {
+            let stored = self.get(claim.import_id()).await?;
+            match job::decide(stored, claim, lease, now_ms) {
+                Decision::Create(job) => {
+                    if self.put(&job, None).await? {
+                        return Ok(Claimed::Ours(job));
+                    }
+                }
+                Decision::TakeOver { seen, job } => {
+                    if self.put(&job, Some(&seen)).await? {
+                        return Ok(Claimed::Ours(job));
+                    }
+                }
+                Decision::Ours(job) => return Ok(Claimed::Ours(job)),
+                Decision::Finished(summary) => return Ok(Claimed::Finished(summary)),
+                Decision::Busy(summary) => return Ok(Claimed::Busy(summary)),
+                Decision::Refused(reason) => return Ok(Claimed::Refused(reason)),
+            }
+        }
+        Err(self.gave_up("PutItem"))
+    }
+
+    async fn save(&self, job: &Job) -> Result<bool, StoreError> {
+        let mut job = job.clone();
+        for _ in 0..RACES {
+            let Some(stored) = self.get(&job.summary.import_id).await? else {
+                return Ok(false);
+            };
+            if stored.lease.owner != job.lease.owner {
+                return Ok(false);
+            }
+            // The fence is another import's to set: a save keeps it.
+            job.fenced_by = stored.fenced_by.clone();
+            if self.put(&job, Some(&stored.lease)).await? {
+                return Ok(true);
+            }
+        }
+        Err(self.gave_up("PutItem"))
+    }
+
+    async fn renew(&self, import_id: &str, owner: &str, until_ms: u64, now_ms: u64) -> Result<Hold, StoreError> {
         let renewed = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("importId", Self::key(import_id))
+            .key("importId", s(import_id))
             .update_expression("SET #until = :until")
-            .condition_expression("#owner = :me AND #until > :now")
+            .condition_expression("#owner = :me AND #until > :now AND attribute_not_exists(#fence)")
             .expression_attribute_names("#owner", LEASE_OWNER)
             .expression_attribute_names("#until", LEASE_UNTIL)
-            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
-            .expression_attribute_values(":until", AttributeValue::N(until_ms.to_string()))
-            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .expression_attribute_names("#fence", FENCED_BY)
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
         match renewed {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
+            Ok(_) => Ok(Hold::Held),
+            // Which it is, from what is stored now; a hold that reads as held was not renewed, so counts as lost.
+            Err(e) if condition_failed(&e) => match self.hold(import_id, owner, now_ms).await? {
+                Hold::Held => Ok(Hold::Lost),
+                other => Ok(other),
+            },
             Err(e) => Err(StoreError::backend("UpdateItem", &self.table, e)),
         }
     }
 
-    async fn record_version(&self, bucket: &str, key: &str, sequencer: &str) -> Result<VersionOrder, StoreError> {
-        let recorded = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("importId", Self::key(&latest_key(bucket, key)))
-            .update_expression("SET sequencer = :s")
-            .condition_expression("attribute_not_exists(sequencer) OR sequencer <= :s")
-            .expression_attribute_values(":s", AttributeValue::S(comparable(sequencer)))
-            .send()
-            .await;
-        match recorded {
-            Ok(_) => Ok(VersionOrder::Latest),
-            Err(e) if condition_failed(&e) => Ok(VersionOrder::Superseded),
-            Err(e) => Err(StoreError::backend("UpdateItem", &self.table, e)),
+    async fn hold(&self, import_id: &str, owner: &str, now_ms: u64) -> Result<Hold, StoreError> {
+        Ok(job::hold(self.get(import_id).await?.as_ref(), owner, now_ms))
+    }
+
+    async fn enter(&self, job: &Job, now_ms: u64) -> Result<Entered, StoreError> {
+        let id = latest_key(&job.summary.bucket, &job.summary.key);
+        let mine = s(&job::comparable(job.summary.sequencer.as_deref().unwrap_or("")));
+        for _ in 0..RACES {
+            let key = self.key_record(&id).await?;
+            let active = match key.active.as_deref().filter(|a| *a != job.summary.import_id) {
+                Some(other) => self.get(other).await?,
+                None => None,
+            };
+            match job::turn(&key, active.as_ref(), job, now_ms) {
+                Turn::Superseded => return Ok(Entered::Superseded),
+                Turn::Take { seen } => {
+                    let writer = match &seen {
+                        Some(_) => "#active = :seen",
+                        None => "attribute_not_exists(#active)",
+                    };
+                    let mut update = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .key("importId", s(&id))
+                        .update_expression(
+                            "SET #seq = :mine, #active = :me, #secret = if_not_exists(#secret, :secret), \
+                             #time = if_not_exists(#time, :time)",
+                        )
+                        .condition_expression(format!("(attribute_not_exists(#seq) OR #seq <= :mine) AND {writer}"))
+                        .expression_attribute_names("#seq", SEQUENCER)
+                        .expression_attribute_names("#active", ACTIVE)
+                        .expression_attribute_names("#secret", ID_SECRET)
+                        .expression_attribute_names("#time", ID_TIME)
+                        .expression_attribute_values(":mine", mine.clone())
+                        .expression_attribute_values(":me", s(&job.summary.import_id))
+                        .expression_attribute_values(":secret", AttributeValue::B(Blob::new(job.ids.secret.as_bytes())))
+                        .expression_attribute_values(":time", n(job.ids.time_ms))
+                        .return_values(ReturnValue::AllNew);
+                    if let Some(seen) = &seen {
+                        update = update.expression_attribute_values(":seen", s(seen));
+                    }
+                    match update.send().await {
+                        Ok(output) => {
+                            let item = output.attributes.unwrap_or_default();
+                            return Ok(Entered::Writing(self.decode_ids(&id, &item)?));
+                        }
+                        Err(e) if condition_failed(&e) => continue,
+                        Err(e) => return Err(StoreError::backend("UpdateItem", &self.table, e)),
+                    }
+                }
+                Turn::Stop { active } => {
+                    let recorded = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .key("importId", s(&id))
+                        .update_expression("SET #seq = :mine")
+                        .condition_expression("attribute_not_exists(#seq) OR #seq <= :mine")
+                        .expression_attribute_names("#seq", SEQUENCER)
+                        .expression_attribute_values(":mine", mine.clone())
+                        .send()
+                        .await;
+                    match recorded {
+                        Ok(_) => {}
+                        Err(e) if condition_failed(&e) => continue,
+                        Err(e) => return Err(StoreError::backend("UpdateItem", &self.table, e)),
+                    }
+                    let fenced = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .key("importId", s(&active))
+                        .update_expression("SET #fence = :me")
+                        .condition_expression("attribute_exists(importId) AND attribute_not_exists(#fence)")
+                        .expression_attribute_names("#fence", FENCED_BY)
+                        .expression_attribute_values(":me", s(&job.summary.import_id))
+                        .send()
+                        .await;
+                    return match fenced {
+                        // Fenced already (by this import or a newer one), or gone: either way, wait and look again.
+                        Ok(_) => Ok(Entered::Waiting),
+                        Err(e) if condition_failed(&e) => Ok(Entered::Waiting),
+                        Err(e) => Err(StoreError::backend("UpdateItem", &self.table, e)),
+                    };
+                }
+            }
         }
+        Err(self.gave_up("UpdateItem"))
     }
 }
 
@@ -221,15 +361,9 @@ fn latest_key(bucket: &str, key: &str) -> String {
     format!("latest#{}", hex::encode(&digest[..16]))
 }
 
-/// A sequencer as text that sorts like the number it stands for: S3 says to compare them as hexadecimal numbers
-/// padded to equal length.
-pub fn comparable(sequencer: &str) -> String {
-    format!("{:0>32}", sequencer.to_ascii_uppercase())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::import::job::comparable;
 
     #[test]
     fn sequencers_compare_as_numbers_once_padded() {

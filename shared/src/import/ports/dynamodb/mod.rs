@@ -3,7 +3,7 @@
 mod jobs;
 mod sink;
 
-pub use jobs::{comparable, DynamoJobStore};
+pub use jobs::DynamoJobStore;
 pub use sink::DynamoSink;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
