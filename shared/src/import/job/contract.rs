@@ -1,1 +1,223 @@
-//! placeholder
+//! The job store contract: what every [`JobStore`] adapter must do, as one suite both the in-memory adapter (unit
+//! tests) and the DynamoDB adapter (integration tests, against the local API) pass. Times are given, not waited for.
+
+use super::{Claim, Hold, Job, Lease};
+use crate::import::event::ObjectRef;
+use crate::import::ports::{Claimed, Entered, JobStore};
+use crate::import::report::FileStatus;
+use time::OffsetDateTime;
+
+/// A moment far from the epoch, so that leases can run out by passing a later `now`.
+const T0: u64 = 1_800_000_000_000;
+const LEASE_MS: u64 = 30_000;
+
+fn lease(owner: &str, until_ms: u64) -> Lease {
+    Lease {
+        owner: owner.into(),
+        until_ms,
+    }
+}
+
+/// A job for version `version` of `key` (in `bucket`), ordered by `sequencer`.
+pub fn job(bucket: &str, key: &str, version: &str, sequencer: &str) -> Job {
+    let object = ObjectRef {
+        bucket: bucket.into(),
+        key: key.into(),
+        version_id: Some(version.into()),
+        etag: Some(format!("etag-{version}")),
+        sequencer: Some(sequencer.into()),
+        uploader: Some("AWS:UPLOADER".into()),
+    };
+    let id = crate::import::ids::job_id(&object).expect("a versioned object");
+    Job::start(id, &object, OffsetDateTime::now_utc()).expect("random bytes")
+}
+
+async fn claim_event<J: JobStore>(store: &J, job: &Job, owner: &str, now_ms: u64) -> Claimed {
+    let claim = Claim::Event(Box::new(job.clone()));
+    store
+        .claim(&claim, &lease(owner, now_ms + LEASE_MS), now_ms)
+        .await
+        .expect("claim")
+}
+
+fn ours(claimed: Claimed) -> Job {
+    match claimed {
+        Claimed::Ours(job) => *job,
+        other => panic!("expected the lease, got {other:?}"),
+    }
+}
+
+/// Runs every check; `unique` keeps its keys apart from other runs against the same table.
+pub async fn check_all<J: JobStore>(store: &J, bucket: &str, unique: &str) {
+    claim_renew_and_take_over(store, bucket, unique).await;
+    continuations_need_the_jobs_token(store, bucket, unique).await;
+    one_writer_per_key_and_older_imports_fenced(store, bucket, unique).await;
+}
+
+/// Claim: created once; busy for another owner while the lease holds, even one with the same request id; ours
+/// again for the same nonce (a lost answer); renewed only by its holder; taken over once run out, and the old
+/// holder fenced off (its saves refused, its hold lost).
+pub async fn claim_renew_and_take_over<J: JobStore>(store: &J, bucket: &str, unique: &str) {
+    let key = format!("imports/observations/{unique}/claim.csv");
+    let fresh = job(bucket, &key, "v1", "0100");
+    let id = fresh.summary.import_id.clone();
+    let first = ours(claim_event(store, &fresh, "nonce-a", T0).await);
+    assert_eq!(first.lease.owner, "nonce-a");
+    assert!(matches!(
+        claim_event(store, &fresh, "nonce-b", T0 + 1).await,
+        Claimed::Busy(_)
+    ));
+    assert_eq!(
+        ours(claim_event(store, &fresh, "nonce-a", T0 + 2).await).lease.owner,
+        "nonce-a"
+    );
+
+    assert_eq!(
+        store.renew(&id, "nonce-a", T0 + 2 * LEASE_MS, T0 + 10).await.unwrap(),
+        Hold::Held
+    );
+    assert_eq!(
+        store.renew(&id, "nonce-b", T0 + 2 * LEASE_MS, T0 + 10).await.unwrap(),
+        Hold::Lost
+    );
+    assert_eq!(
+        store.hold(&id, "nonce-a", T0 + LEASE_MS + 10).await.unwrap(),
+        Hold::Held,
+        "renewed"
+    );
+    let after = T0 + 2 * LEASE_MS + 1;
+    assert_eq!(store.hold(&id, "nonce-a", after).await.unwrap(), Hold::Lost, "run out");
+    assert_eq!(
+        store.renew(&id, "nonce-a", after + LEASE_MS, after).await.unwrap(),
+        Hold::Lost
+    );
+
+    let taken = ours(claim_event(store, &fresh, "nonce-b", after).await);
+    assert_eq!(taken.lease.owner, "nonce-b");
+    assert_eq!(store.hold(&id, "nonce-a", after).await.unwrap(), Hold::Lost);
+    assert!(!store.save(&first).await.unwrap(), "the old holder's save is refused");
+    assert_eq!(store.hold(&id, "nonce-b", after).await.unwrap(), Hold::Held);
+
+    let mut done = taken;
+    done.finish(FileStatus::Completed, None, OffsetDateTime::now_utc());
+    assert!(store.save(&done).await.unwrap());
+    assert!(matches!(
+        claim_event(store, &fresh, "nonce-c", after + 10 * LEASE_MS).await,
+        Claimed::Finished(_)
+    ));
+}
+
+/// Continuations: refused for an unknown job, a token not the job's, and a job that has ended; the job's own
+/// token takes the job on from its record.
+pub async fn continuations_need_the_jobs_token<J: JobStore>(store: &J, bucket: &str, unique: &str) {
+    let key = format!("imports/observations/{unique}/continue.csv");
+    let fresh = job(bucket, &key, "v1", "0100");
+    let id = fresh.summary.import_id.clone();
+    let go_on = |token: &str| Claim::Continue {
+        import_id: id.clone(),
+        token: token.into(),
+    };
+    let unknown = Claim::Continue {
+        import_id: format!("{id}-unknown"),
+        token: "t".into(),
+    };
+    let refused = |claimed: Claimed| assert!(matches!(claimed, Claimed::Refused(_)), "{claimed:?}");
+    refused(store.claim(&unknown, &lease("n1", T0 + LEASE_MS), T0).await.unwrap());
+
+    let mut held = ours(claim_event(store, &fresh, "n1", T0).await);
+    refused(
+        store
+            .claim(&go_on("no token yet"), &lease("n2", T0 + LEASE_MS), T0)
+            .await
+            .unwrap(),
+    );
+    let token = held.checkpoint().unwrap();
+    assert!(store.save(&held).await.unwrap());
+    refused(
+        store
+            .claim(&go_on("a forged token"), &lease("n2", T0 + LEASE_MS), T0 + 1)
+            .await
+            .unwrap(),
+    );
+    let next = ours(
+        store
+            .claim(&go_on(&token), &lease("n2", T0 + 1 + LEASE_MS), T0 + 1)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(next.summary.key, key, "the object comes from the record");
+    assert_eq!(next.uploader.as_deref(), Some("AWS:UPLOADER"));
+    assert_eq!(next.ids, held.ids, "so does the id basis");
+
+    let mut done = next;
+    done.finish(FileStatus::Completed, None, OffsetDateTime::now_utc());
+    assert!(store.save(&done).await.unwrap());
+    refused(
+        store
+            .claim(&go_on(&token), &lease("n3", T0 + 100 * LEASE_MS), T0 + 99 * LEASE_MS)
+            .await
+            .unwrap(),
+    );
+}
+
+/// Per key: the first version becomes the writer; a newer one fences it and waits while its lease holds; a save by
+/// the fenced import keeps the fence; once it has ended the newer one writes, with the key's id basis; an older
+/// version arriving late is superseded.
+pub async fn one_writer_per_key_and_older_imports_fenced<J: JobStore>(store: &J, bucket: &str, unique: &str) {
+    let key = format!("imports/questionnaires/{unique}/key.csv");
+    let v1 = ours(claim_event(store, &job(bucket, &key, "v1", "0200"), "old", T0).await);
+    let Entered::Writing(basis) = store.enter(&v1, T0).await.unwrap() else {
+        panic!("the first version writes")
+    };
+    assert_eq!(basis, v1.ids, "the key takes the first job's basis");
+    assert_eq!(
+        store.enter(&v1, T0 + 1).await.unwrap(),
+        Entered::Writing(basis),
+        "entering again"
+    );
+
+    let v2 = ours(claim_event(store, &job(bucket, &key, "v2", "0300"), "new", T0 + 5).await);
+    assert_eq!(store.enter(&v2, T0 + 5).await.unwrap(), Entered::Waiting);
+    let v1_id = &v1.summary.import_id;
+    assert_eq!(store.hold(v1_id, "old", T0 + 6).await.unwrap(), Hold::Fenced);
+    assert_eq!(
+        store.renew(v1_id, "old", T0 + LEASE_MS + 6, T0 + 6).await.unwrap(),
+        Hold::Fenced
+    );
+    assert!(
+        store.save(&v1).await.unwrap(),
+        "the fenced import may still record how it ended"
+    );
+    assert_eq!(
+        store.hold(v1_id, "old", T0 + 7).await.unwrap(),
+        Hold::Fenced,
+        "and the fence stays"
+    );
+    assert_eq!(
+        store.enter(&v2, T0 + 8).await.unwrap(),
+        Entered::Waiting,
+        "its lease still holds"
+    );
+
+    let late = ours(claim_event(store, &job(bucket, &key, "v0", "0100"), "late", T0 + 9).await);
+    assert_eq!(store.enter(&late, T0 + 9).await.unwrap(), Entered::Superseded);
+
+    let mut ended = v1.clone();
+    ended.supersede(OffsetDateTime::now_utc());
+    assert!(store.save(&ended).await.unwrap());
+    let Entered::Writing(same) = store.enter(&v2, T0 + 10).await.unwrap() else {
+        panic!("the newer version writes once the older has ended")
+    };
+    assert_eq!(same, basis, "every version of a key has the same id basis");
+
+    // A writer that dies fenced is waited for only until its lease runs out.
+    let v3 = ours(claim_event(store, &job(bucket, &key, "v3", "0400"), "newest", T0 + 11).await);
+    assert_eq!(store.enter(&v3, T0 + 11).await.unwrap(), Entered::Waiting);
+    assert_eq!(
+        store.hold(&v2.summary.import_id, "new", T0 + 12).await.unwrap(),
+        Hold::Fenced
+    );
+    let Entered::Writing(_) = store.enter(&v3, T0 + 5 + LEASE_MS + 1).await.unwrap() else {
+        panic!("a dead writer's lease ran out")
+    };
+}
