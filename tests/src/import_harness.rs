@@ -5,7 +5,7 @@ use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use shared::config::{Env, ImportConfig};
-use shared::import::event::{ContinueImport, ImportEvent};
+use shared::import::event::ImportEvent;
 use shared::import::ports::dynamodb::{DynamoJobStore, DynamoSink};
 use shared::import::ports::memory::MemoryContinuations;
 use shared::import::ports::s3::S3Objects;
@@ -85,7 +85,7 @@ impl Harness {
             let Some(next) = self.service.backends().continuations.take().pop() else {
                 return answers;
             };
-            let next = ImportEvent::Continue(ContinueImport { continue_import: next });
+            let next = ImportEvent::Continue(next);
             answers.push(self.invoke_with(next, budget).await);
         }
     }

@@ -124,12 +124,11 @@ async fn a_claim_written_but_answered_with_an_error_still_belongs_to_its_invocat
 
 #[tokio::test]
 async fn a_takeover_written_but_answered_with_an_error_still_belongs_to_its_invocation() {
-    use shared::import::deadline::DeadlineSource;
     use shared::import::event::ObjectRef;
-    use shared::import::ids::{job_id, IdSecret};
+    use shared::import::ids::job_id;
+    use shared::import::job::{Claim, Job, Lease};
     use shared::import::ports::dynamodb::DynamoJobStore;
-    use shared::import::ports::{Claimed, Job, JobStore, Lease};
-    use shared::import::report::FileSummary;
+    use shared::import::ports::{Claimed, JobStore};
     use std::time::{SystemTime, UNIX_EPOCH};
 
     let now_ms = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
@@ -138,45 +137,42 @@ async fn a_takeover_written_but_answered_with_an_error_still_belongs_to_its_invo
         key: observations_key(&unique("takeover"), "data.csv"),
         version_id: Some("v1".into()),
         etag: None,
-        sequencer: None,
+        sequencer: Some("01".into()),
         uploader: None,
     };
-    let job = |owner: &str, until_ms: u64| Job {
-        summary: FileSummary::start(
-            job_id(&object),
-            &object,
-            time::OffsetDateTime::now_utc(),
-            DeadlineSource::Invocation,
-        ),
-        secret: IdSecret::generate().unwrap(),
-        lease: Lease {
-            owner: owner.into(),
-            until_ms,
-        },
+    let claim = Claim::Event(Box::new(
+        Job::start(job_id(&object).unwrap(), &object, time::OffsetDateTime::now_utc()).unwrap(),
+    ));
+    let lease = |owner: &str, until_ms: u64| Lease {
+        owner: owner.into(),
+        until_ms,
     };
     // A dead invocation's job, its lease already run out.
     let direct = DynamoJobStore::new(dynamodb_at(&env("AWS_ENDPOINT_URL")).await, resource("ImportJobsTable"));
     let first = direct
-        .claim(job("dead-invocation", now_ms() - 1), now_ms())
+        .claim(&claim, &lease("dead-invocation", now_ms() - 1), now_ms())
         .await
         .unwrap();
     assert!(matches!(first, Claimed::Ours(_)), "{first:?}");
 
-    // The takeover (the proxy's first UpdateItem) is written and answered with a 500; the SDK's retry is refused,
+    // The takeover (the proxy's first PutItem) is written and answered with a 500; the SDK's retry is refused,
     // since the lease it expects to replace is gone. The job is the new invocation's all the same.
     let proxy = FaultProxy::once(
         &env("AWS_ENDPOINT_URL"),
-        "UpdateItem",
+        "PutItem",
         1,
         Fault::ServerErrorAfterForwarding,
     )
     .await;
     let faulty = DynamoJobStore::new(dynamodb_at(&proxy.url).await, resource("ImportJobsTable"));
-    let taken = faulty.claim(job("retry", now_ms() + 60_000), now_ms()).await.unwrap();
+    let taken = faulty
+        .claim(&claim, &lease("retry", now_ms() + 60_000), now_ms())
+        .await
+        .unwrap();
     assert_eq!(
         proxy
             .stats
-            .injected(Fault::ServerErrorAfterForwarding, Some("UpdateItem")),
+            .injected(Fault::ServerErrorAfterForwarding, Some("PutItem")),
         1
     );
     match taken {

@@ -125,6 +125,8 @@ async fn import_from_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Arc
     let recorder = Arc::new(Recorder::default());
     let pipeline = Pipeline {
         sink: Arc::clone(&recorder),
+        permit: Arc::new(shared::import::ports::Unconditional),
+        stopped: tokio_util::sync::CancellationToken::new(),
         concurrency: 2,
         retry: RetryPolicy::new(1),
         grace: Duration::from_secs(1),

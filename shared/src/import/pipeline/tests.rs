@@ -130,7 +130,7 @@ async fn run_with<S: BatchSink>(
     let in_flight = Arc::new(InFlight::default());
     let pipeline = Pipeline {
         sink,
-        permit: Arc::new(Always),
+        permit: Arc::new(crate::import::ports::Unconditional),
         stopped: tokio_util::sync::CancellationToken::new(),
         concurrency,
         retry: RetryPolicy::new(4),
@@ -561,11 +561,3 @@ async fn a_panicking_write_task_leaves_its_rows_not_reached_and_nothing_running(
     assert_eq!(alive_tasks(), before);
 }
 
-/// A permit never refused: these runs have no job to lose.
-struct Always;
-
-impl crate::import::ports::WritePermit for Always {
-    async fn check(&self) -> bool {
-        true
-    }
-}

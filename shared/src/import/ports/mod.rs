@@ -157,6 +157,15 @@ pub trait WritePermit: Send + Sync + 'static {
     fn check(&self) -> impl Future<Output = bool> + Send;
 }
 
+/// The permit of a pipeline run that has no job to lose (tests and benchmarks of the pipeline alone).
+pub struct Unconditional;
+
+impl WritePermit for Unconditional {
+    async fn check(&self) -> bool {
+        true
+    }
+}
+
 /// Where batches of rows go. DynamoDB in production; tests put a slow, failing or recording sink in its place.
 pub trait BatchSink: Send + Sync + 'static {
     /// Writes the items; returns those left unprocessed. The items are the sink's to move into its request, so a

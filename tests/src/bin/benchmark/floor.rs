@@ -89,6 +89,8 @@ pub async fn pipeline_ns_per_row(key: &str, csv: &[u8], rows: usize) -> f64 {
     let (dataset, config) = dataset_for(key);
     let pipeline = Pipeline {
         sink: Arc::new(Discard),
+        permit: Arc::new(shared::import::ports::Unconditional),
+        stopped: tokio_util::sync::CancellationToken::new(),
         concurrency: config.concurrency,
         retry: RetryPolicy::new(config.max_write_attempts),
         grace: Duration::from_secs(1),
