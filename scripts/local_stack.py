@@ -205,12 +205,6 @@ def as_sent(event_file, out_file):
             obj.update(eTag=etag, size=size, sequencer=sequencer())
             if version:
                 obj["versionId"] = version
-    if "continueImport" in event:
-        ref = event["continueImport"]
-        etag, version, _ = put(ref["bucket"], ref["key"])
-        ref.update(etag=etag, sequencer=sequencer())
-        if version:
-            ref["versionId"] = version
     out_path.write_text(json.dumps(event, indent=2) + "\n")
 
 
