@@ -170,9 +170,7 @@ async fn a_takeover_written_but_answered_with_an_error_still_belongs_to_its_invo
         .await
         .unwrap();
     assert_eq!(
-        proxy
-            .stats
-            .injected(Fault::ServerErrorAfterForwarding, Some("PutItem")),
+        proxy.stats.injected(Fault::ServerErrorAfterForwarding, Some("PutItem")),
         1
     );
     match taken {

@@ -560,4 +560,3 @@ async fn a_panicking_write_task_leaves_its_rows_not_reached_and_nothing_running(
     assert_eq!(result.counts.not_reached, 60);
     assert_eq!(alive_tasks(), before);
 }
-

@@ -26,6 +26,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 pub struct MemoryBucket {
     objects: Mutex<HashMap<(String, String), Stored>>,
+    opens: std::sync::atomic::AtomicUsize,
     refuse_puts: Mutex<bool>,
 }
 
@@ -63,6 +64,11 @@ impl MemoryBucket {
             .map(|s| s.bytes.clone())
     }
 
+    /// How many times an object was opened for reading.
+    pub fn opened(&self) -> usize {
+        self.opens.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn content_type(&self, bucket: &str, key: &str) -> Option<String> {
         lock(&self.objects)
             .get(&(bucket.to_owned(), key.to_owned()))
@@ -88,6 +94,7 @@ impl MemoryBucket {
 
 impl ObjectSource for MemoryBucket {
     async fn open(&self, object: &ObjectRef, range: ByteRange) -> Result<Object, SourceError> {
+        self.opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let stored = lock(&self.objects)
             .get(&(object.bucket.clone(), object.key.clone()))
             .cloned()

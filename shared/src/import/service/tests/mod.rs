@@ -17,7 +17,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-const EVENT: &str = include_str!("../../../../events/s3-put-observations.json");
+const EVENT: &str = include_str!("../../../../../events/s3-put-observations.json");
 const BUCKET: &str = "local-123456789012-us-east-1-edc-imports";
 const HEADER: &str = "study_id,site_id,subject_id,visit,form,item,value,unit,collected_at";
 const KEY: &str = "imports/observations/ST-1/S01/visit.csv";
@@ -278,6 +278,21 @@ impl BatchSink for Slow {
     async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
         tokio::time::sleep(Duration::from_secs(1)).await;
         self.0.write_batch(table, items).await
+    }
+}
+
+/// [`Slow`], telling each batch as it lands.
+#[derive(Default)]
+struct Watched {
+    slow: Slow,
+    landed: tokio::sync::Notify,
+}
+
+impl BatchSink for Watched {
+    async fn write_batch(&self, table: &str, items: Vec<Item>) -> Result<Vec<Item>, SinkError> {
+        let left = self.slow.write_batch(table, items).await;
+        self.landed.notify_waiters();
+        left
     }
 }
 
@@ -724,3 +739,6 @@ async fn an_older_version_arriving_after_a_newer_one_is_superseded_and_writes_no
     let job = service.backends().jobs.job(&late.files[0].import_id).unwrap();
     assert_eq!(job.summary.status, FileStatus::Superseded);
 }
+
+mod continuations;
+mod versions;
