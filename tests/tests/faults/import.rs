@@ -47,6 +47,51 @@ async fn an_import_under_faults_writes_every_valid_row_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_throttled_every_time_costs_max_write_attempts_requests_and_its_rows_are_reported() {
+    // GIVEN every row write throttled, through a client with the SDK's standard retries on (as the function's own
+    // client is): the row sink must not let the SDK retry under the writer's attempts.
+    const ATTEMPTS: u32 = 3;
+    let proxy = FaultProxy::start(&env("AWS_ENDPOINT_URL"), 1, &[Fault::Throttle]).await;
+    let h = harness_writing_through(
+        dynamodb_at(&proxy.url).await,
+        dynamodb_at(&env("AWS_ENDPOINT_URL")).await,
+        |config| {
+            config.max_write_attempts = ATTEMPTS;
+            // One write task, so the 60 rows go out as three batches: 25, 25 and 10.
+            config.concurrency = 1;
+        },
+    )
+    .await;
+    let study = unique("throttled");
+    let key = observations_key(&study, "data.csv");
+    upload(&h.s3, &key, observations_csv(&study, 60, 3)).await;
+
+    let summary = only_file(&h.invoke(s3_event(&key).await, Duration::from_secs(60)).await);
+    println!("{}", proxy.stats.summary());
+
+    // THEN each batch was sent exactly ATTEMPTS times: an attempt of the writer is one request.
+    let seen = proxy.stats.seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.operation == "BatchWriteItem" && s.fault == Some(Fault::Throttle)),
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 3 * ATTEMPTS as usize, "{}", proxy.stats.summary());
+    // AND every row is reported as not written, none lost.
+    assert_eq!(rows(&summary), (60, 0, 60, 0), "{summary}");
+    let report = h.check_reports(&summary).await;
+    let not_written = format!("not written after {ATTEMPTS} attempts");
+    let mut failed: Vec<u64> = report
+        .lines()
+        .filter(|line| line.contains(",write_failed,") && line.contains(&not_written))
+        .map(|line| line.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    failed.sort_unstable();
+    assert_eq!(failed, (2..62).collect::<Vec<u64>>(), "{report}");
+    assert_eq!(count_observations(&h.dynamodb, &study, 3).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn questionnaire_rows_under_partial_batches_are_each_stored_once() {
     // Every second row write comes back half unprocessed, the items handed back with an attribute added (so that
     // only their key, `id`, tells them apart): every row is still stored once, with its own answer.

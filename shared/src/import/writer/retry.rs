@@ -1,4 +1,5 @@
-//! How often and how patiently a batch is retried: exponential backoff with full jitter.
+//! How often and how patiently a batch is retried: exponential backoff with full jitter. The only retry layer of row
+//! writes (the row sink's client has the SDK's retries off), so each attempt is one request.
 
 use std::time::Duration;
 
