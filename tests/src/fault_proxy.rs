@@ -6,7 +6,8 @@
 //! throttling error or a 500, a reset connection, a delay, a 500 after the request was forwarded (the write happened;
 //! the client cannot know), or — batch writes only — a partial batch: part of it is written and the rest handed back
 //! as `UnprocessedItems`, as DynamoDB does under load. Everything else is forwarded unchanged. The proxy also records
-//! when each request arrived and which operation it was, so a test can see traffic from outside the process.
+//! when each request arrived, when its answer went back and which operation it was, so a test can see traffic from
+//! outside the process (and await it: [`Stats::until`]).
 
 use crate::http_server::Server;
 use http_body_util::{BodyExt, Full};
@@ -44,7 +45,11 @@ impl Fault {
 /// One request as the proxy saw it.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// When it arrived.
     pub at: SystemTime,
+    /// When the proxy handed its answer back (none for a reset connection, or while it is in progress): a request
+    /// still in progress may still change the table.
+    pub answered_at: Option<SystemTime>,
     /// The operation, from `X-Amz-Target` (e.g. `BatchWriteItem`).
     pub operation: String,
     pub fault: Option<Fault>,
@@ -57,9 +62,25 @@ pub struct Seen {
 pub struct Stats {
     requests: AtomicU64,
     seen: Mutex<Vec<Seen>>,
+    /// Woken whenever a request arrives or is answered.
+    changed: tokio::sync::Notify,
 }
 
 impl Stats {
+    /// Waits until the requests so far satisfy `done` (e.g. some batch writes have been answered).
+    pub async fn until(&self, done: impl Fn(&[Seen]) -> bool) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            // Registered before looking, so that a change between the look and the wait is not missed.
+            changed.as_mut().enable();
+            if done(&self.seen.lock().unwrap()) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
     }
@@ -224,12 +245,28 @@ impl Plan {
             let mut seen = self.stats.seen.lock().unwrap();
             seen.push(Seen {
                 at: SystemTime::now(),
+                answered_at: None,
                 operation,
                 fault,
                 upstream: None,
             });
             seen.len() - 1
         };
+        self.stats.changed.notify_waiters();
+        let answer = self.answer(request, fault, index).await;
+        if answer.is_ok() {
+            self.stats.seen.lock().unwrap()[index].answered_at = Some(SystemTime::now());
+            self.stats.changed.notify_waiters();
+        }
+        answer
+    }
+
+    async fn answer(
+        &self,
+        request: Request<Incoming>,
+        fault: Option<Fault>,
+        index: usize,
+    ) -> Result<Response<Full<Bytes>>, std::io::Error> {
         match fault {
             Some(Fault::Throttle) => return Ok(dynamodb_error(400, "ThrottlingException")),
             Some(Fault::ServerError) => return Ok(dynamodb_error(500, "InternalServerError")),

@@ -167,29 +167,30 @@ async fn several_records_are_imported_in_turn_and_foreign_keys_skipped() {
 #[tokio::test]
 async fn unknown_datasets_and_missing_objects_are_reported_not_fatal() {
     let h = harness(|_| {}).await;
-    let unknown = only_file(
-        &h.invoke(s3_event("imports/labs/x.csv").await, Duration::from_secs(60))
-            .await,
-    );
+    // Events name uploaded objects (a record naming no version and no ETag is not imported at all).
+    let labs = format!("imports/labs/{}.csv", unique("x"));
+    upload(&h.s3, &labs, "a,b\n1,2\n").await;
+    let unknown = only_file(&h.invoke(s3_event(&labs).await, Duration::from_secs(60)).await);
     assert_eq!(
         (unknown["status"].as_str(), unknown["error"]["code"].as_str()),
         (Some("rejected"), Some("unknown_dataset"))
     );
-    let kind = only_file(
-        &h.invoke(
-            s3_event("imports/questionnaires/mood/x.csv").await,
-            Duration::from_secs(60),
-        )
-        .await,
-    );
+    let mood = format!("imports/questionnaires/mood/{}.csv", unique("x"));
+    upload(&h.s3, &mood, "a,b\n1,2\n").await;
+    let kind = only_file(&h.invoke(s3_event(&mood).await, Duration::from_secs(60)).await);
     assert_eq!(kind["error"]["code"], "unknown_dataset");
-    let missing = only_file(
-        &h.invoke(
-            s3_event(&observations_key(&unique("gone"), "data.csv")).await,
-            Duration::from_secs(60),
-        )
-        .await,
-    );
+    // The version the event names is deleted before the import reads it.
+    let gone = observations_key(&unique("gone"), "data.csv");
+    let version = upload(&h.s3, &gone, observations_csv("gone", 1, 1)).await;
+    let event = s3_event(&gone).await;
+    h.s3.delete_object()
+        .bucket(resource("ImportBucket"))
+        .key(&gone)
+        .set_version_id(version)
+        .send()
+        .await
+        .unwrap();
+    let missing = only_file(&h.invoke(event, Duration::from_secs(60)).await);
     assert_eq!(
         (missing["status"].as_str(), missing["error"]["code"].as_str()),
         (Some("failed"), Some("object_not_found"))

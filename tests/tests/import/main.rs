@@ -2,3 +2,5 @@
 
 mod exactly_once;
 mod in_process;
+mod job_store;
+mod supersede;
