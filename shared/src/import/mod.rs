@@ -9,6 +9,7 @@ mod error;
 pub mod event;
 pub mod ids;
 mod lines;
+mod parts;
 pub mod pipeline;
 pub mod ports;
 pub mod rejection;

@@ -167,6 +167,9 @@ pub struct FileSummary {
     /// Parts of the rejected-rows report written by invocations before the last (joined into the report at the end).
     #[serde(default)]
     pub report_parts: u32,
+    /// The ETags the parts were written with, in order: the join reads each part only as it was written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report_part_etags: Vec<String>,
     pub reports: ReportKeys,
 }
 
@@ -196,6 +199,7 @@ impl FileSummary {
             rejected_not_listed: 0,
             rejected_listed: 0,
             report_parts: 0,
+            report_part_etags: Vec::new(),
         }
     }
 

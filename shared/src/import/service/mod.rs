@@ -11,6 +11,7 @@ use super::deadline::{self, DeadlineSource, StopAt};
 use super::error::ImportError;
 use super::event::{self, ImportEvent, ObjectRef, Planned};
 use super::ids::{self, IdSecret};
+use super::parts::{self, PartRef};
 use super::pipeline::{CsvBody, FileFacts, Pipeline, ReadEnd, Start};
 use super::ports::{
     BatchSink, ByteRange, Claimed, Continuations, Job, JobStore, Lease, ObjectSource, ReportBody, ReportSink,
@@ -486,9 +487,11 @@ where
         if listed > 0 {
             let part = job.summary.report_part(job.summary.report_parts + 1);
             let body = ReportBody::File(rejected);
-            self.put_report(&job.summary, &part, CSV, body, "a part of the rejected-rows report")
+            let etag = self
+                .put_report(&job.summary, &part, CSV, body, "a part of the rejected-rows report")
                 .await?;
             job.summary.report_parts += 1;
+            job.summary.report_part_etags.push(etag);
         }
         job.lease.until_ms = 0;
         if !self.save(&job).await? {
@@ -514,22 +517,31 @@ where
         let fail = |what: &'static str, e: crate::error::BoxError| ImportError::report(what, &import_id, e);
         let summary = &mut job.summary;
         summary.finished_at = Some(crate::time::rfc3339_millis(OffsetDateTime::now_utc()));
-        let parts: Vec<String> = (1..=summary.report_parts).map(|n| summary.report_part(n)).collect();
-        let mut earlier = Vec::with_capacity(parts.len());
-        for part in &parts {
-            let bytes = self.backends.reports.get(&summary.bucket, part).await;
-            earlier.push(bytes.map_err(|e| fail("a part of the rejected-rows report", e))?);
+        let (written, kept) = (summary.report_parts, summary.report_part_etags.len());
+        if kept != written as usize {
+            let e = format!("{written} parts were written but {kept} ETags kept: the parts cannot be verified");
+            return Err(fail("the rejected-rows report", e.into()));
         }
-        let report = joined_report(&earlier, rejected.map(|(lines, _)| lines))
-            .map_err(|e| fail("the rejected-rows report", e.into()))?;
+        let parts: Vec<PartRef> = (1..=summary.report_parts)
+            .zip(&summary.report_part_etags)
+            .map(|(n, etag)| PartRef {
+                key: summary.report_part(n),
+                etag: etag.clone(),
+            })
+            .collect();
+        let header = b"line,column,code,message\n";
+        let last = rejected.map(|(lines, _)| lines);
+        let report = parts::join(&self.backends.reports, &summary.bucket, header, &parts, last).await;
+        let report = report.map_err(|e| fail("the rejected-rows report", e))?;
         let key = &summary.reports.rejected_rows;
         self.put_report(summary, key, CSV, ReportBody::File(report), "the rejected-rows report")
             .await?;
         for part in &parts {
-            let deleted = self.backends.reports.delete(&summary.bucket, part).await;
+            let deleted = self.backends.reports.delete(&summary.bucket, &part.key).await;
             deleted.map_err(|e| fail("a part of the rejected-rows report", e))?;
         }
         summary.report_parts = 0;
+        summary.report_part_etags.clear();
         let json = serde_json::to_vec_pretty(&summary).map_err(|e| fail("the summary", e.into()))?;
         let key = &summary.reports.summary;
         self.put_report(
@@ -550,7 +562,8 @@ where
         Ok(Outcome::File(Box::new(job.summary)))
     }
 
-    /// Writes report `key` of the import `summary` describes, next to its object; `what` names it in errors.
+    /// Writes report `key` of the import `summary` describes, next to its object, and gives its ETag; `what` names
+    /// it in errors.
     async fn put_report(
         &self,
         summary: &FileSummary,
@@ -558,7 +571,7 @@ where
         content_type: &str,
         body: ReportBody,
         what: &'static str,
-    ) -> Result<(), ImportError> {
+    ) -> Result<String, ImportError> {
         let put = self
             .backends
             .reports
@@ -591,21 +604,6 @@ where
             "{message}"
         );
     }
-}
-
-/// The whole rejected-rows report: the header, the parts earlier invocations wrote, then the last one's rows.
-fn joined_report(earlier: &[Vec<u8>], last: Option<std::fs::File>) -> std::io::Result<std::fs::File> {
-    use std::io::{Seek, Write};
-    let mut report = tempfile::tempfile()?;
-    report.write_all(b"line,column,code,message\n")?;
-    for part in earlier {
-        report.write_all(part)?;
-    }
-    if let Some(mut lines) = last {
-        std::io::copy(&mut lines, &mut report)?;
-    }
-    report.rewind()?;
-    Ok(report)
 }
 
 #[cfg(test)]
