@@ -129,8 +129,9 @@ async fn a_report_of_many_parts_is_joined_in_order_without_the_last_invocation_h
     assert_eq!(listed.len(), bad_lines.len(), "bad rows listed");
 
     // Memory: the last invocation reads and lists rows like the others, then joins the report. Holding the parts
-    // in memory would add at least their size (nearly the whole report); streaming them through a file adds a few
-    // buffers whatever the size. A quarter of the report's size is far above the second and far below the first.
+    // in memory adds at least their size, nearly the whole report (here: 47 MiB more than the others for a 38 MiB
+    // report); streaming them through a file adds a few buffers whatever the size (here: 3 to 5 MiB). Half the
+    // report's size lies well between the two.
     let peaks: Vec<u64> = outcomes.iter().map(|o| o.peak_rss_kib.expect("peak RSS")).collect();
     let (last_peak, earlier) = peaks.split_last().unwrap();
     let mut earlier = earlier.to_vec();
@@ -138,9 +139,9 @@ async fn a_report_of_many_parts_is_joined_in_order_without_the_last_invocation_h
     let median = earlier[earlier.len() / 2];
     println!("joined report {joined_kib} KiB; last invocation's peak {last_peak} KiB, earlier median {median} KiB");
     assert!(
-        last_peak.saturating_sub(median) < joined_kib / 4,
-        "the last invocation's peak ({last_peak} KiB) is more than a quarter of the report ({joined_kib} KiB) above \
-         the median of the others ({median} KiB)"
+        last_peak.saturating_sub(median) < joined_kib / 2,
+        "the last invocation's peak ({last_peak} KiB) is more than half the report ({joined_kib} KiB) above the \
+         median of the others ({median} KiB)"
     );
 }
 
