@@ -1,7 +1,8 @@
 //! The S3-triggered CSV import: streaming, typed rows, bounded fan-out, and a stop time derived from the invocation.
 //!
-//! `service` decides; `pipeline` streams one body into `writer`'s batches; `dataset` types the rows; `tally` and
-//! `report` account for every row; `ports` is all the I/O.
+//! `job` is what is kept about an import across invocations and the rules for who works on it; `service` runs one
+//! invocation; `pipeline` streams one body into `writer`'s batches; `dataset` types the rows; `tally`, `report` and
+//! `parts` account for every row; `ports` is all the I/O.
 
 pub mod dataset;
 pub mod deadline;
@@ -10,6 +11,7 @@ pub mod event;
 pub mod ids;
 pub mod job;
 mod lines;
+pub mod parts;
 pub mod pipeline;
 pub mod ports;
 pub mod rejection;

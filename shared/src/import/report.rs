@@ -164,9 +164,6 @@ pub struct FileSummary {
     /// Rejected rows listed so far.
     #[serde(default)]
     pub rejected_listed: u64,
-    /// Parts of the rejected-rows report written by invocations before the last (joined into the report at the end).
-    #[serde(default)]
-    pub report_parts: u32,
     pub reports: ReportKeys,
 }
 
@@ -195,7 +192,6 @@ impl FileSummary {
             write_tasks_alive_after: 0,
             rejected_not_listed: 0,
             rejected_listed: 0,
-            report_parts: 0,
         }
     }
 
@@ -222,10 +218,12 @@ impl FileSummary {
         }
     }
 
-    /// The key of the `n`th part of the rejected-rows report.
-    pub fn report_part(&self, n: u32) -> String {
+    /// The key of the `n`th part of the rejected-rows report, as written by the holder of lease `owner` (so that
+    /// an invocation that lost the job can never overwrite a part of the one that took it over).
+    pub fn report_part(&self, n: usize, owner: &str) -> String {
         let stem = self.reports.rejected_rows.trim_end_matches(".rejected.csv");
-        format!("{stem}.rejected.part-{n:05}.csv")
+        let writer = owner.get(..8).unwrap_or(owner);
+        format!("{stem}.rejected.part-{n:05}-{writer}.csv")
     }
 }
 

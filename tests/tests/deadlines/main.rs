@@ -5,3 +5,4 @@
 mod binary;
 mod continuation;
 mod in_process;
+mod report_join;

@@ -16,6 +16,7 @@ pub use rules::{comparable, decide, hold, turn, Claim, Decision, Hold, KeyRecord
 
 use super::event::ObjectRef;
 use super::ids::IdSecret;
+use super::parts::PartRef;
 use super::report::{FileError, FileStatus, FileSummary};
 use crate::error::BoxError;
 use time::OffsetDateTime;
@@ -61,6 +62,9 @@ pub struct Job {
     pub continuation: Option<String>,
     /// The import of a newer version of the key that told this one to stop.
     pub fenced_by: Option<String>,
+    /// The parts of the rejected-rows report that invocations before the last wrote, in order, each with the ETag
+    /// it was written with (joined into the report at the end, see `parts`).
+    pub parts: Vec<PartRef>,
 }
 
 impl Job {
@@ -81,6 +85,7 @@ impl Job {
             },
             continuation: None,
             fenced_by: None,
+            parts: Vec::new(),
         })
     }
 

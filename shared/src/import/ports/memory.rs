@@ -9,13 +9,14 @@ use crate::import::event::{ContinueImport, ObjectRef};
 use crate::import::job::{self, Claim, Decision, Hold, Job, KeyRecord, Lease, Turn};
 use crate::import::report::FileSummary;
 use crate::store::StoreError;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use time::OffsetDateTime;
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock can only come from a test; the data stays usable.
@@ -32,13 +33,17 @@ pub struct MemoryBucket {
 
 #[derive(Clone)]
 struct Stored {
-    bytes: Vec<u8>,
+    /// Shared, so that a reader streams from the object without a copy of it.
+    bytes: Arc<Vec<u8>>,
+    /// Quoted hex of the content's SHA-256: an object replaced by other content has another ETag, as on S3.
+    etag: String,
     content_type: Option<String>,
     /// The body breaks off after this many bytes, as a dropped connection would.
     breaks_after: Option<usize>,
 }
 
 impl MemoryBucket {
+    /// Stores an object, replacing what the key held: an upload, or (in tests) someone swapping a report part.
     pub fn insert(&self, bucket: &str, key: &str, bytes: impl Into<Vec<u8>>) {
         self.store(bucket, key, bytes.into(), None);
     }
@@ -50,7 +55,8 @@ impl MemoryBucket {
 
     fn store(&self, bucket: &str, key: &str, bytes: Vec<u8>, breaks_after: Option<usize>) {
         let stored = Stored {
-            bytes,
+            etag: etag_of(&bytes),
+            bytes: Arc::new(bytes),
             content_type: None,
             breaks_after,
         };
@@ -61,7 +67,7 @@ impl MemoryBucket {
     pub fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
         lock(&self.objects)
             .get(&(bucket.to_owned(), key.to_owned()))
-            .map(|s| s.bytes.clone())
+            .map(|s| s.bytes.to_vec())
     }
 
     /// How many times an object was opened for reading.
@@ -118,6 +124,10 @@ impl ObjectSource for MemoryBucket {
     }
 }
 
+fn etag_of(bytes: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(Sha256::digest(bytes)))
+}
+
 /// A body served in small reads, so that readers see a stream rather than one buffer.
 struct Body {
     bytes: Vec<u8>,
@@ -143,7 +153,7 @@ impl AsyncRead for Body {
 }
 
 impl ReportSink for MemoryBucket {
-    async fn put(&self, bucket: &str, key: &str, content_type: &str, body: ReportBody) -> Result<(), BoxError> {
+    async fn put(&self, bucket: &str, key: &str, content_type: &str, body: ReportBody) -> Result<String, BoxError> {
         if *lock(&self.refuse_puts) {
             return Err("PutObject refused (in-memory bucket)".into());
         }
@@ -155,17 +165,35 @@ impl ReportSink for MemoryBucket {
                 bytes
             }
         };
+        let etag = etag_of(&bytes);
         let stored = Stored {
-            bytes,
+            bytes: Arc::new(bytes),
+            etag: etag.clone(),
             content_type: Some(content_type.to_owned()),
             breaks_after: None,
         };
         lock(&self.objects).insert((bucket.to_owned(), key.to_owned()), stored);
-        Ok(())
+        Ok(etag)
     }
 
-    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, BoxError> {
-        MemoryBucket::get(self, bucket, key).ok_or_else(|| format!("no object {key} in memory").into())
+    async fn append_to(&self, bucket: &str, key: &str, etag: &str, into: &mut tokio::fs::File) -> Result<(), BoxError> {
+        let stored = lock(&self.objects)
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .cloned()
+            .ok_or_else(|| format!("no object {key} in memory"))?;
+        if stored.etag.trim_matches('"') != etag.trim_matches('"') {
+            return Err(format!("{key} was replaced after it was written (its ETag is no longer {etag})").into());
+        }
+        // In small writes straight from the stored bytes, as a body arrives from S3: never the object in a buffer.
+        let end = stored.breaks_after.unwrap_or(usize::MAX).min(stored.bytes.len());
+        for chunk in stored.bytes[..end].chunks(4096) {
+            into.write_all(chunk).await?;
+        }
+        into.flush().await?;
+        if stored.breaks_after.is_some() {
+            return Err(format!("copying {key} failed: connection reset (in-memory body)").into());
+        }
+        Ok(())
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), BoxError> {

@@ -73,15 +73,26 @@ pub enum ReportBody {
 
 /// Where reports are written (and where the parts of a report that several invocations write are joined).
 pub trait ReportSink: Send + Sync {
+    /// Writes the object; returns the ETag the store gave it (quoted, as S3 gives it), by which the object as
+    /// written is read back: a part replaced meanwhile has another.
     fn put(
         &self,
         bucket: &str,
         key: &str,
         content_type: &str,
         body: ReportBody,
-    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+    ) -> impl Future<Output = Result<String, BoxError>> + Send;
 
-    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Vec<u8>, BoxError>> + Send;
+    /// Copies the object into `into`, chunk by chunk (a report can be larger than the function's memory), if it is
+    /// still the one `etag` names; an object replaced since is an error that says so, and nothing of it is copied.
+    /// Dropped mid-way, `into` holds the start of the object.
+    fn append_to(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        into: &mut tokio::fs::File,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
 
     fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = Result<(), BoxError>> + Send;
 }

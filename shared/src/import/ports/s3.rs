@@ -8,6 +8,7 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use time::OffsetDateTime;
+use tokio::io::AsyncWriteExt;
 
 #[derive(Clone)]
 pub struct S3Objects {
@@ -74,7 +75,7 @@ impl ObjectSource for S3Objects {
 }
 
 impl ReportSink for S3Objects {
-    async fn put(&self, bucket: &str, key: &str, content_type: &str, body: ReportBody) -> Result<(), BoxError> {
+    async fn put(&self, bucket: &str, key: &str, content_type: &str, body: ReportBody) -> Result<String, BoxError> {
         let body = match body {
             ReportBody::Bytes(bytes) => ByteStream::from(bytes),
             ReportBody::File(file) => {
@@ -84,7 +85,8 @@ impl ReportSink for S3Objects {
                     .await?
             }
         };
-        self.client
+        let output = self
+            .client
             .put_object()
             .bucket(bucket)
             .key(key)
@@ -92,20 +94,39 @@ impl ReportSink for S3Objects {
             .body(body)
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| format!("PutObject of {key} failed: {}", DisplayErrorContext(&e)).into())
+            .map_err(|e| format!("PutObject of {key} failed: {}", DisplayErrorContext(&e)))?;
+        let etag = output
+            .e_tag
+            .ok_or_else(|| format!("PutObject of {key} answered without an ETag"))?;
+        Ok(etag)
     }
 
-    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, BoxError> {
-        let output = self
+    async fn append_to(&self, bucket: &str, key: &str, etag: &str, into: &mut tokio::fs::File) -> Result<(), BoxError> {
+        let etag = format!("\"{}\"", etag.trim_matches('"'));
+        let get = self
             .client
             .get_object()
             .bucket(bucket)
             .key(key)
+            .if_match(&etag)
             .send()
-            .await
-            .map_err(|e| format!("GetObject of {key} failed: {}", DisplayErrorContext(&e)))?;
-        Ok(output.body.collect().await?.into_bytes().to_vec())
+            .await;
+        let output = match get {
+            Ok(output) => output,
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+                return Err(format!(
+                    "GetObject of {key} refused: the object was replaced after it was written (its ETag is no \
+                     longer {etag})"
+                )
+                .into())
+            }
+            Err(e) => return Err(format!("GetObject of {key} failed: {}", DisplayErrorContext(&e)).into()),
+        };
+        let copy_failed = |e: std::io::Error| format!("copying {key} failed: {e}");
+        let mut body = output.body.into_async_read();
+        tokio::io::copy(&mut body, into).await.map_err(copy_failed)?;
+        into.flush().await.map_err(copy_failed)?;
+        Ok(())
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), BoxError> {

@@ -6,6 +6,7 @@ use super::{ImportService, Outcome, CSV};
 use crate::import::error::ImportError;
 use crate::import::event::{Continuation, ContinueImport};
 use crate::import::job::Job;
+use crate::import::parts::{self, PartRef};
 use crate::import::ports::{BatchSink, Continuations, JobStore, ObjectSource, ReportBody, ReportSink};
 use crate::import::report::{FileError, FileStatus};
 use time::OffsetDateTime;
@@ -26,11 +27,12 @@ where
     pub(super) async fn continue_later(&self, mut job: Job, rejected: Rejected) -> Result<Outcome, ImportError> {
         let import_id = job.summary.import_id.clone();
         if let Some((rejected, _)) = rejected.filter(|(_, listed)| *listed > 0) {
-            let part = job.summary.report_part(job.summary.report_parts + 1);
+            let key = job.summary.report_part(job.parts.len() + 1, &job.lease.owner);
             let body = ReportBody::File(rejected);
-            self.put_report(&job.summary, &part, CSV, body, "a part of the rejected-rows report")
+            let etag = self
+                .put_report(&job.summary, &key, CSV, body, "a part of the rejected-rows report")
                 .await?;
-            job.summary.report_parts += 1;
+            job.parts.push(PartRef { key, etag });
         }
         let token = job.checkpoint().map_err(|source| ImportError::Randomness {
             import_id: import_id.clone(),
@@ -66,23 +68,23 @@ where
         job.finish(status, error, OffsetDateTime::now_utc());
         let import_id = job.summary.import_id.clone();
         let fail = |what: &'static str, e: crate::error::BoxError| ImportError::report(what, &import_id, e);
-        let summary = &mut job.summary;
-        let parts: Vec<String> = (1..=summary.report_parts).map(|n| summary.report_part(n)).collect();
-        let mut earlier = Vec::with_capacity(parts.len());
-        for part in &parts {
-            let bytes = self.backends.reports.get(&summary.bucket, part).await;
-            earlier.push(bytes.map_err(|e| fail("a part of the rejected-rows report", e))?);
-        }
-        let report = joined_report(&earlier, rejected.map(|(lines, _)| lines))
-            .map_err(|e| fail("the rejected-rows report", e.into()))?;
+        let summary = &job.summary;
+        let report = parts::join(
+            &self.backends.reports,
+            &summary.bucket,
+            b"line,column,code,message\n",
+            &job.parts,
+            rejected.map(|(lines, _)| lines),
+        )
+        .await
+        .map_err(|e| fail("the rejected-rows report", e))?;
         let key = &summary.reports.rejected_rows;
         self.put_report(summary, key, CSV, ReportBody::File(report), "the rejected-rows report")
             .await?;
-        for part in &parts {
-            let deleted = self.backends.reports.delete(&summary.bucket, part).await;
-            deleted.map_err(|e| fail("a part of the rejected-rows report", e))?;
-        }
-        summary.report_parts = 0;
+        // Joined: the final record lists no parts. They are deleted once it stands, so a retry after a failure
+        // before then joins them again.
+        let joined = std::mem::take(&mut job.parts);
+        let summary = &job.summary;
         let json = serde_json::to_vec_pretty(&summary).map_err(|e| fail("the summary", e.into()))?;
         let key = &summary.reports.summary;
         self.put_report(
@@ -96,25 +98,21 @@ where
         if self.save(&job).await? {
             // Counted by the invocation whose final record stands, so that an import is counted once.
             crate::telemetry::metrics::import_ended(job.summary.ended());
+            for part in joined {
+                if self
+                    .backends
+                    .reports
+                    .delete(&job.summary.bucket, &part.key)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("a joined part of the report could not be deleted; it is left behind");
+                }
+            }
         } else {
             tracing::warn!("the job was taken over before its final record was written");
         }
         self.log(&job.summary, "import finished");
         Ok(Outcome::File(Box::new(job.summary)))
     }
-}
-
-/// The whole rejected-rows report: the header, the parts earlier invocations wrote, then the last one's rows.
-fn joined_report(earlier: &[Vec<u8>], last: Option<std::fs::File>) -> std::io::Result<std::fs::File> {
-    use std::io::{Seek, Write};
-    let mut report = tempfile::tempfile()?;
-    report.write_all(b"line,column,code,message\n")?;
-    for part in earlier {
-        report.write_all(part)?;
-    }
-    if let Some(mut lines) = last {
-        std::io::copy(&mut lines, &mut report)?;
-    }
-    report.rewind()?;
-    Ok(report)
 }

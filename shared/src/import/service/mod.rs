@@ -167,6 +167,7 @@ where
     }
 
     /// Writes report `key` of the import `summary` describes, next to its object; `what` names it in errors.
+    /// Returns the ETag it was written with.
     async fn put_report(
         &self,
         summary: &FileSummary,
@@ -174,7 +175,7 @@ where
         content_type: &str,
         body: ReportBody,
         what: &'static str,
-    ) -> Result<(), ImportError> {
+    ) -> Result<String, ImportError> {
         let put = self
             .backends
             .reports

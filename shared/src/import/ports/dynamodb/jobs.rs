@@ -26,6 +26,7 @@ const LEASE_OWNER: &str = "leaseOwner";
 const LEASE_UNTIL: &str = "leaseUntil";
 const CONTINUATION: &str = "continuation";
 const FENCED_BY: &str = "fencedBy";
+const PARTS: &str = "reportPartRefs";
 /// The key record's.
 const SEQUENCER: &str = "sequencer";
 const ACTIVE: &str = "active";
@@ -71,6 +72,13 @@ impl DynamoJobStore {
                 item.insert(name.into(), s(value));
             }
         }
+        if !job.parts.is_empty() {
+            let parts = serde_dynamo::to_attribute_value(&job.parts).map_err(|e| StoreError::Encode {
+                resource: self.table.clone(),
+                source: e.into(),
+            })?;
+            item.insert(PARTS.into(), parts);
+        }
         Ok(item)
     }
 
@@ -100,6 +108,14 @@ impl DynamoJobStore {
         };
         let (uploader, continuation, fenced_by) =
             (text(&item, UPLOADER), text(&item, CONTINUATION), text(&item, FENCED_BY));
+        let parts = match item.get(PARTS) {
+            Some(parts) => serde_dynamo::from_attribute_value(parts.clone()).map_err(|e| StoreError::Corrupt {
+                resource: self.table.clone(),
+                key: import_id.to_owned(),
+                source: e.into(),
+            })?,
+            None => Vec::new(),
+        };
         let summary = serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
             resource: self.table.clone(),
             key: import_id.to_owned(),
@@ -112,6 +128,7 @@ impl DynamoJobStore {
             lease,
             continuation,
             fenced_by,
+            parts,
         })
     }
 
