@@ -93,6 +93,18 @@ pub async fn claim_renew_and_take_over<J: JobStore>(store: &J, bucket: &str, uni
     );
 
     let taken = ours(claim_event(store, &fresh, "nonce-b", after).await);
+    // A save by the holder keeps the lease as renewed, not as it was when claimed.
+    let renewed_to = after + 5 * LEASE_MS;
+    assert_eq!(
+        store.renew(&id, "nonce-b", renewed_to, after + 1).await.unwrap(),
+        Hold::Held
+    );
+    assert!(store.save(&taken).await.unwrap());
+    assert_eq!(
+        store.hold(&id, "nonce-b", after + 2 * LEASE_MS).await.unwrap(),
+        Hold::Held,
+        "renewals kept"
+    );
     assert_eq!(taken.lease.owner, "nonce-b");
     assert_eq!(store.hold(&id, "nonce-a", after).await.unwrap(), Hold::Lost);
     assert!(!store.save(&first).await.unwrap(), "the old holder's save is refused");

@@ -12,7 +12,7 @@ mod rules;
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
 
-pub use rules::{comparable, decide, hold, turn, Claim, Decision, Hold, KeyRecord, Turn};
+pub use rules::{comparable, decide, hold, saved, turn, Claim, Decision, Hold, KeyRecord, Turn};
 
 use super::event::ObjectRef;
 use super::ids::IdSecret;

@@ -80,6 +80,18 @@ fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// What a save by the lease's holder writes over `stored`: `job`, keeping what others set meanwhile: the fence (a
+/// newer version's to set) and the lease's renewals (the holder's copy is as old as its claim), unless the save lets
+/// the lease go.
+pub fn saved(stored: &Job, job: &Job) -> Job {
+    let mut saved = job.clone();
+    saved.fenced_by = stored.fenced_by.clone();
+    if saved.lease.until_ms != 0 {
+        saved.lease.until_ms = saved.lease.until_ms.max(stored.lease.until_ms);
+    }
+    saved
+}
+
 /// Whether an invocation may still write for a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hold {

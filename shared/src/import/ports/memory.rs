@@ -271,10 +271,7 @@ impl JobStore for MemoryJobStore {
         if stored.lease.owner != job.lease.owner {
             return Ok(false);
         }
-        // The fence is another import's to set: a save keeps it.
-        let fenced_by = stored.fenced_by.clone();
-        let mut job = job.clone();
-        job.fenced_by = fenced_by;
+        let job = job::saved(stored, job);
         lock(&self.writes).push(job.summary.clone());
         jobs.insert(job.summary.import_id.clone(), job);
         Ok(true)

@@ -232,7 +232,6 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn save(&self, job: &Job) -> Result<bool, StoreError> {
-        let mut job = job.clone();
         for _ in 0..RACES {
             let Some(stored) = self.get(&job.summary.import_id).await? else {
                 return Ok(false);
@@ -240,9 +239,7 @@ impl JobStore for DynamoJobStore {
             if stored.lease.owner != job.lease.owner {
                 return Ok(false);
             }
-            // The fence is another import's to set: a save keeps it.
-            job.fenced_by = stored.fenced_by.clone();
-            if self.put(&job, Some(&stored.lease)).await? {
+            if self.put(&job::saved(&stored, job), Some(&stored.lease)).await? {
                 return Ok(true);
             }
         }
