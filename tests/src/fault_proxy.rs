@@ -158,6 +158,22 @@ impl FaultProxy {
         Self::serve(plan, stats).await
     }
 
+    /// Like [`Self::start`], with faults only ever in batch writes: every other request is forwarded unchanged.
+    pub async fn batch_writes(upstream: &str, every: u64, kinds: &[Fault]) -> Self {
+        let stats = Arc::new(Stats::default());
+        let plan = Arc::new(Plan {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            every,
+            batch_kinds: kinds.to_vec(),
+            other_kinds: Vec::new(),
+            counters: Default::default(),
+            once: None,
+            client: reqwest::Client::new(),
+            stats: Arc::clone(&stats),
+        });
+        Self::serve(plan, stats).await
+    }
+
     /// A proxy that injects `fault` into the `nth` request (from 1) of `operation` (e.g. `PutItem`) and nothing else.
     pub async fn once(upstream: &str, operation: &str, nth: u64, fault: Fault) -> Self {
         let stats = Arc::new(Stats::default());
