@@ -54,19 +54,14 @@ pub struct Continuation {
 /// What to do with one record of the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Planned {
-    Import(ObjectRef),
+    /// The object version, and the id of its import job.
+    Import(ObjectRef, String),
     /// A continuation: claimed only if its job vouches for it.
     Continue(Continuation),
     /// Not for this function (another event type, prefix or suffix); logged and skipped.
-    Ignore {
-        key: String,
-        reason: String,
-    },
+    Ignore { key: String, reason: String },
     /// A record that names an object but cannot be read (bad key encoding, no bucket): reported.
-    Invalid {
-        key: String,
-        reason: String,
-    },
+    Invalid { key: String, reason: String },
 }
 
 /// Decodes an S3 event key: `+` means space, then percent-decoding (`%2B` is a literal `+`, `%20` a space).
@@ -89,7 +84,7 @@ pub fn plan(event: &ImportEvent, bucket: &str) -> Vec<Planned> {
     planned
         .into_iter()
         .map(|p| match p {
-            Planned::Import(object) if object.bucket != bucket => Planned::Invalid {
+            Planned::Import(object, _) if object.bucket != bucket => Planned::Invalid {
                 key: object.key,
                 reason: "the record names a bucket other than this function's (IMPORT_BUCKET)".into(),
             },
@@ -138,12 +133,12 @@ fn plan_record(record: &S3EventRecord) -> Planned {
     };
     // S3 always sends both; without them the version read could not be pinned, the job not be found again, and
     // the record not be ordered against other versions of the key.
-    let reason = if object.version_id.is_none() && object.etag.is_none() {
-        "the record names neither a version id nor an ETag"
-    } else if object.sequencer.is_none() {
-        "the record has no sequencer to order it against other versions of the key"
-    } else {
-        return Planned::Import(object);
+    let reason = match super::ids::job_id(&object) {
+        None => "the record names neither a version id nor an ETag",
+        Some(_) if object.sequencer.is_none() => {
+            "the record has no sequencer to order it against other versions of the key"
+        }
+        Some(import_id) => return Planned::Import(object, import_id),
     };
     Planned::Invalid {
         key: object.key,
@@ -230,7 +225,7 @@ mod tests {
 
     #[test]
     fn generated_event_plans_an_import_with_decoded_key_and_etag() {
-        let Planned::Import(object) = plan_one(&serde_json::from_str(GENERATED).unwrap()) else {
+        let Planned::Import(object, _) = plan_one(&serde_json::from_str(GENERATED).unwrap()) else {
             panic!("an import")
         };
         assert_eq!(object.bucket, BUCKET);
@@ -259,7 +254,7 @@ mod tests {
     #[test]
     fn records_naming_another_bucket_are_refused_not_read() {
         let event: ImportEvent = serde_json::from_str(GENERATED).unwrap();
-        assert!(matches!(plan_one(&event), Planned::Import(_)));
+        assert!(matches!(plan_one(&event), Planned::Import(..)));
         let planned = plan(&event, "another-bucket");
         let [Planned::Invalid { key, reason }] = planned.as_slice() else {
             panic!("{planned:?}")

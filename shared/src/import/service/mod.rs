@@ -116,15 +116,7 @@ where
         };
         for planned in event::plan(event, &self.config.bucket) {
             let claim = match planned {
-                Planned::Import(object) => {
-                    let Some(import_id) = super::ids::job_id(&object) else {
-                        response.skipped.push(Skipped {
-                            key: object.key,
-                            reason: "the record names neither a version id nor an ETag".into(),
-                            import_id: None,
-                        });
-                        continue;
-                    };
+                Planned::Import(object, import_id) => {
                     let now = time::OffsetDateTime::now_utc();
                     let fresh = Job::start(import_id.clone(), &object, now)
                         .map_err(|source| ImportError::Randomness { import_id, source })?;
