@@ -20,7 +20,10 @@ pub struct PartRef {
     pub etag: String,
 }
 
-/// The whole report in a temporary file, at its start: `header`, the `parts` in order, then `last` (the rows of the
+/// The report's header row; the parts and the last invocation's rows have none.
+pub const HEADER: &[u8] = b"line,column,code,message\n";
+
+/// The whole report in a temporary file, at its start: [`HEADER`], the `parts` in order, then `last` (the rows of the
 /// invocation that joins, at their start). A part that is missing or was replaced fails the join.
 ///
 /// # Cancel safety
@@ -28,12 +31,11 @@ pub struct PartRef {
 pub async fn join<R: ReportSink>(
     reports: &R,
     bucket: &str,
-    header: &[u8],
     parts: &[PartRef],
     last: Option<std::fs::File>,
 ) -> Result<std::fs::File, BoxError> {
     let mut joined = tokio::fs::File::from_std(tempfile::tempfile()?);
-    joined.write_all(header).await?;
+    joined.write_all(HEADER).await?;
     for part in parts {
         reports.append_to(bucket, &part.key, &part.etag, &mut joined).await?;
     }
@@ -54,7 +56,6 @@ mod tests {
     use std::io::{Read, Write};
 
     const BUCKET: &str = "bucket";
-    const HEADER: &[u8] = b"line,column,code,message\n";
 
     async fn put(reports: &MemoryBucket, key: &str, content: &str) -> PartRef {
         let body = ReportBody::Bytes(content.as_bytes().to_vec());
@@ -88,9 +89,7 @@ mod tests {
         last.rewind().unwrap();
 
         // WHEN they are joined
-        let joined = join(&reports, BUCKET, HEADER, &[first, second], Some(last))
-            .await
-            .unwrap();
+        let joined = join(&reports, BUCKET, &[first, second], Some(last)).await.unwrap();
 
         // THEN the report has the header, each part once in the order given, then the last rows
         assert_eq!(
@@ -110,7 +109,7 @@ mod tests {
         // Someone who may write under reports/ swaps the second part: same key, other rows.
         reports.insert(BUCKET, "r/part-2.csv", "7,unit,too_long,made up\n");
 
-        let joined = join(&reports, BUCKET, HEADER, &[first, second], None).await;
+        let joined = join(&reports, BUCKET, &[first, second], None).await;
 
         let error = joined.expect_err("the join is refused").to_string();
         assert!(error.contains("r/part-2.csv") && error.contains("replaced"), "{error}");
@@ -123,7 +122,7 @@ mod tests {
         let part = put(&reports, "r/part-1.csv", "2,value,missing,is required\n").await;
         put(&reports, "r/part-1.csv", "2,value,missing,is required\n").await;
 
-        let joined = join(&reports, BUCKET, HEADER, &[part], None).await.unwrap();
+        let joined = join(&reports, BUCKET, &[part], None).await.unwrap();
 
         assert_eq!(read(joined), "line,column,code,message\n2,value,missing,is required\n");
     }

@@ -72,7 +72,6 @@ where
         let report = parts::join(
             &self.backends.reports,
             &summary.bucket,
-            b"line,column,code,message\n",
             &job.parts,
             rejected.map(|(lines, _)| lines),
         )
