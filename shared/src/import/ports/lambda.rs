@@ -1,9 +1,10 @@
-//! Lambda as the way an import goes on: an asynchronous invocation of this same function, carrying the object.
+//! Lambda as the way an import goes on: an asynchronous invocation of this same function, naming the job.
 //!
 //! Why not a queue: the job record already holds everything a continuation needs (checkpoint, counts, lease), so
-//! the message only names the job and carries the token its record holds; an asynchronous invocation gets Lambda's retries, event age limit and
-//! failure destination (`EventInvokeConfig`) without another resource to create, secure and watch. A duplicated or
-//! retried continuation is harmless: only the holder of the job's lease works on it.
+//! the message only names the job and carries the token its record holds; an asynchronous invocation gets Lambda's
+//! retries, event age limit and failure destination (`EventInvokeConfig`) without another resource to create,
+//! secure and watch. A duplicated or retried continuation is harmless: only the holder of the job's lease works on
+//! it, and a continuation whose token the job no longer holds is refused.
 
 use super::Continuations;
 use crate::error::BoxError;

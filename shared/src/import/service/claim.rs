@@ -144,7 +144,7 @@ where
         job.resume(stop.source);
         let standing = Arc::new(Standing::default());
         let owner = job.lease.owner.clone();
-        let work = self.carry_on(job, request_id, stop, now_utc(), &standing);
+        let work = self.carry_on(job, request_id, stop, OffsetDateTime::now_utc(), &standing);
         self.holding_lease(&import_id, &owner, &standing, work).await
     }
 
@@ -233,8 +233,4 @@ where
             }
         }
     }
-}
-
-fn now_utc() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
 }

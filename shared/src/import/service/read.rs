@@ -188,7 +188,6 @@ where
         object: &ObjectRef,
         dataset: &dyn Dataset,
     ) -> Result<(Object, Start), FileError> {
-        let pinned = object;
         let source_error = |e: SourceError| {
             let code = match e {
                 SourceError::NotFound(_) if summary.resume_from.is_some() => FileErrorCode::ObjectChanged,
@@ -202,7 +201,7 @@ where
             let opened = self
                 .backends
                 .objects
-                .open(pinned, ByteRange::ALL)
+                .open(object, ByteRange::ALL)
                 .await
                 .map_err(source_error)?;
             if let Some(size) = opened.size.filter(|size| *size > self.config.max_object_bytes) {
@@ -220,7 +219,7 @@ where
             .backends
             .objects
             .open(
-                pinned,
+                object,
                 ByteRange {
                     from: 0,
                     to: Some(data_start),
@@ -237,7 +236,7 @@ where
             from: row.byte_offset,
             to: None,
         };
-        let opened = self.backends.objects.open(pinned, rest).await.map_err(source_error)?;
+        let opened = self.backends.objects.open(object, rest).await.map_err(source_error)?;
         Ok((opened, Start::At { row, header }))
     }
 }

@@ -91,8 +91,9 @@ impl<S: BatchSink, P: WritePermit> BatchWriter<S, P> {
     /// Writes one batch until every row is written or reported.
     ///
     /// # Cancel safety
-    /// On cancellation, or when the permit is refused, it stops between attempts; dropped mid-request, the request is abandoned. Either way the rows
-    /// not confirmed stay pending in the tally (not reached), so nothing is counted that was not written.
+    /// On cancellation, or when the permit is refused, it stops between attempts; dropped mid-request, the request
+    /// is abandoned. Either way the rows not confirmed stay pending in the tally (not reached), so nothing is counted
+    /// that was not written.
     pub async fn write(&self, batch: Vec<Entry>) {
         let mut queue = VecDeque::from([batch]);
         while let Some(mut pending) = queue.pop_front() {
