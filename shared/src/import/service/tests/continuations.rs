@@ -10,15 +10,8 @@ fn continuation(import_id: &str, token: &str) -> ImportEvent {
 
 #[tokio::test(start_paused = true)]
 async fn forged_continuations_are_refused_with_nothing_read_or_written() {
-    let objects = MemoryBucket::default();
-    objects.insert(BUCKET, KEY, rows(1_000));
-    let service = service(objects, Slow::default());
     // A real job stopped at its checkpoint, with its continuation token.
-    let first = service
-        .handle(&upload_of_key(), "first", within(Duration::from_secs(5)))
-        .await
-        .unwrap();
-    assert_eq!(first.files[0].status, FileStatus::Incomplete);
+    let (service, first) = stopped_at_a_checkpoint().await;
     let import_id = first.files[0].import_id.clone();
     let [real] = &service.backends().continuations.take()[..] else {
         panic!("one continuation")

@@ -126,7 +126,7 @@ fn upload_of_key() -> ImportEvent {
 /// The object version that [`event`] names for [`KEY`].
 fn object_of_event() -> ObjectRef {
     let config = ImportConfig::for_tests();
-    let [Planned::Import(object)] = &event::plan(&upload_of_key(), &config.bucket)[..] else {
+    let [Planned::Import(object, _)] = &event::plan(&upload_of_key(), &config.bucket)[..] else {
         panic!("one object to import")
     };
     object.clone()
@@ -604,17 +604,24 @@ async fn an_event_delivered_again_while_another_invocation_holds_the_job_is_skip
     assert!(service.backends().rows.items("observations").is_empty());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_continuation_that_never_arrives_is_made_up_for_by_the_retried_event_from_the_checkpoint() {
+/// A service importing 1,000 rows that write slowly, and the answer of its first invocation: stopped at its
+/// checkpoint, with one continuation asked for.
+async fn stopped_at_a_checkpoint() -> (Service<MemoryBucket, Slow>, ImportResponse) {
     let objects = MemoryBucket::default();
     objects.insert(BUCKET, KEY, rows(1_000));
     let service = service(objects, Slow::default());
-    // The first invocation stops at its checkpoint; its continuation is lost (say the invocation failed after it).
     let first = service
         .handle(&upload_of_key(), "first", within(Duration::from_secs(5)))
         .await
         .unwrap();
     assert_eq!(first.files[0].status, FileStatus::Incomplete);
+    (service, first)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_continuation_that_never_arrives_is_made_up_for_by_the_retried_event_from_the_checkpoint() {
+    // The first invocation stops at its checkpoint; its continuation is lost (say the invocation failed after it).
+    let (service, first) = stopped_at_a_checkpoint().await;
     let checkpoint = first.files[0].resume_from.unwrap();
     assert!(service.backends().continuations.take().len() == 1);
     // Lambda retries the event: the job is taken on where it stopped, not started again.
