@@ -80,16 +80,19 @@ fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// What a save by the lease's holder writes over `stored`: `job`, keeping what others set meanwhile: the fence (a
-/// newer version's to set) and the lease's renewals (the holder's copy is as old as its claim), unless the save lets
-/// the lease go.
-pub fn saved(stored: &Job, job: &Job) -> Job {
+/// What a save of `job` writes over `stored`: nothing unless `job`'s lease owner holds the stored lease; else `job`,
+/// keeping what others set meanwhile: the fence (a newer version's to set) and the lease's renewals (the holder's
+/// copy is as old as its claim), unless the save lets the lease go.
+pub fn saved(stored: &Job, job: &Job) -> Option<Job> {
+    if stored.lease.owner != job.lease.owner {
+        return None;
+    }
     let mut saved = job.clone();
     saved.fenced_by = stored.fenced_by.clone();
     if saved.lease.until_ms != 0 {
         saved.lease.until_ms = saved.lease.until_ms.max(stored.lease.until_ms);
     }
-    saved
+    Some(saved)
 }
 
 /// Whether an invocation may still write for a job.

@@ -265,13 +265,12 @@ impl JobStore for MemoryJobStore {
 
     async fn save(&self, job: &Job) -> Result<bool, StoreError> {
         let mut jobs = lock(&self.jobs);
-        let Some(stored) = jobs.get(&job.summary.import_id) else {
+        let Some(job) = jobs
+            .get(&job.summary.import_id)
+            .and_then(|stored| job::saved(stored, job))
+        else {
             return Ok(false);
         };
-        if stored.lease.owner != job.lease.owner {
-            return Ok(false);
-        }
-        let job = job::saved(stored, job);
         lock(&self.writes).push(job.summary.clone());
         jobs.insert(job.summary.import_id.clone(), job);
         Ok(true)

@@ -236,10 +236,10 @@ impl JobStore for DynamoJobStore {
             let Some(stored) = self.get(&job.summary.import_id).await? else {
                 return Ok(false);
             };
-            if stored.lease.owner != job.lease.owner {
+            let Some(saved) = job::saved(&stored, job) else {
                 return Ok(false);
-            }
-            if self.put(&job::saved(&stored, job), Some(&stored.lease)).await? {
+            };
+            if self.put(&saved, Some(&stored.lease)).await? {
                 return Ok(true);
             }
         }
