@@ -1,11 +1,19 @@
-# Shared by scripts/demo and scripts/test: tools, the local AWS API and the function emulator.
+# Shared by the scripts: tools, the local AWS API and the function emulator, step lines, caches.
 # Every service binds to 127.0.0.1 on a free port, runs in its own process group, and is stopped on exit.
 # shellcheck shell=bash
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV="$ROOT/.venv"
 STATE="$ROOT/.local"
 mkdir -p "$STATE"
+# What is built or installed once per machine and reused by every checkout: the cargo target directory (a fresh
+# clone then compiles only the workspace's own crates), the pinned Python tools and the stand-in Lambda base image.
+# Cargo rebuilds a crate whose sources are newer than its build, so each checkout gets its own sources built; two
+# checkouts building at the *same time* can still take each other's artifacts: give one its own CARGO_TARGET_DIR.
+CACHE="${CLINICAL_INGEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clinical-ingest}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+mkdir -p "$CACHE" "$CARGO_TARGET_DIR"
+# .venv is a link to the virtualenv of the pinned tools in $CACHE (one per set of pins; see install_tools).
+VENV="$ROOT/.venv"
 export PATH="$VENV/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
 # The local API accepts any credentials; these keep the SDKs from looking for real ones.
@@ -13,9 +21,29 @@ export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_SESSION_TOKEN=loc
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE
 
-SERVICE_GROUPS=()
+# Colours only on a terminal and never with NO_COLOR set (https://no-color.org); the tools we run are told the same.
+if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
+  BOLD=$'\033[1m' RESET=$'\033[0m'
+else
+  BOLD='' RESET=''
+  export NO_COLOR=1 CARGO_TERM_COLOR=never
+fi
+SCRIPT_STARTED=$SECONDS
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# A step line: the time of day and the seconds since the script started, so a log shows what each step took.
+log() { printf '%s==> %s (+%ds) %s%s\n' "$BOLD" "$(date +%T)" "$((SECONDS - SCRIPT_STARTED))" "$*" "$RESET" >&2; }
+
+# usage_on_help "$@": with -h or --help, prints the calling script's header comment (its usage) and exits 0.
+usage_on_help() {
+  case "${1:-}" in
+  -h | --help)
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+    exit 0
+    ;;
+  esac
+}
+
+SERVICE_GROUPS=()
 
 stop_services() {
   for group in "${SERVICE_GROUPS[@]}"; do
@@ -32,23 +60,41 @@ stop_services() {
 trap stop_services EXIT
 trap 'exit 130' INT TERM
 
-# Installs the pinned Python tools (moto, cargo-lambda, aws-sam-cli) into .venv once per set of pins.
-install_tools() {
-  local stamp
-  stamp="$VENV/.installed-$(cat "$ROOT/scripts/requirements.txt" "$ROOT/scripts/constraints.txt" | sha256sum | cut -c1-16)"
-  if [ ! -f "$stamp" ]; then
-    log "installing pinned tools into .venv"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet -r "$ROOT/scripts/requirements.txt" -c "$ROOT/scripts/constraints.txt"
-    touch "$stamp"
+# pinned_venv LINK NAME REQUIREMENTS [CONSTRAINTS]: a virtualenv in $CACHE with exactly these pins, made once per set
+# of pins and Python version (concurrent runs wait for one another), and LINK (in the checkout) pointing at it.
+pinned_venv() {
+  local link=$1 name=$2 venv pins
+  shift 2
+  pins=$({ cat "$@"; python3 --version; } | sha256sum | cut -c1-16)
+  venv="$CACHE/$name-$pins"
+  (
+    flock 8
+    if [ ! -f "$venv/.installed" ]; then
+      log "installing $name (${*#"$ROOT/"}) into ${venv/#"$HOME"/\~}, once per set of pins"
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+      local args=(-r "$1")
+      [ "$#" -gt 1 ] && args+=(-c "$2")
+      "$venv/bin/pip" install --quiet --disable-pip-version-check "${args[@]}"
+      touch "$venv/.installed"
+    fi
+  ) 8>"$CACHE/$name.lock"
+  if [ "$(readlink "$link" 2>/dev/null)" != "$venv" ]; then
+    rm -rf "$link"
+    ln -s "$venv" "$link"
   fi
+}
+
+# The pinned Python tools (moto, cargo-lambda, aws-sam-cli, schemathesis): .venv.
+install_tools() {
+  pinned_venv "$VENV" tools "$ROOT/scripts/requirements.txt" "$ROOT/scripts/constraints.txt"
 }
 
 # cargo-deny, at a fixed version, built from crates.io once per machine (a few minutes) into ~/.cargo/bin.
 CARGO_DENY_VERSION=0.20.2
 install_cargo_deny() {
   if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $CARGO_DENY_VERSION"; then
-    log "installing cargo-deny $CARGO_DENY_VERSION (crates.io)"
+    log "installing cargo-deny $CARGO_DENY_VERSION (crates.io, once per machine)"
     cargo install --locked --quiet "cargo-deny@$CARGO_DENY_VERSION"
   fi
 }
@@ -144,7 +190,7 @@ start_gateway() {
   LOCAL_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
   export LOCAL_JWT_SECRET
   GATEWAY_EMULATOR="http://127.0.0.1:$LAMBDA_INVOKE_PORT" GATEWAY_PORT=$port \
-    start_service gateway "$ROOT/target/debug/local-gateway" serve
+    start_service gateway "$CARGO_TARGET_DIR/debug/local-gateway" serve
   export API_URL="http://127.0.0.1:$port"
   log "local HTTP API (routes and JWT authorizer of template.yaml) on $API_URL"
   wait_until gateway "$LAST_SERVICE" 30 bash -c "curl -s -o /dev/null -w '%{http_code}' '$API_URL/' | grep -q 404"
@@ -152,7 +198,7 @@ start_gateway() {
 
 # A token of the local identity provider: local_token SUB "SCOPE ..." [GROUP ...] (cognito:groups, e.g. staff).
 local_token() {
-  "$ROOT/target/debug/local-gateway" mint "$@"
+  "$CARGO_TARGET_DIR/debug/local-gateway" mint "$@"
 }
 
 # fuzz_api MAX_EXAMPLES MIN_CASES: schemathesis against the local HTTP API (openapi.json) with every check and phase,
