@@ -1,11 +1,12 @@
 //! Imports of any size: the built binary continuing itself across invocations under the local Lambda
 //! (real deadlines, asynchronous invocations, frozen between invocations), and a crash mid-import.
 
+use integration_tests::fault_proxy::{Fault, FaultProxy};
 use integration_tests::import_harness::{harness, rows};
 use integration_tests::runtime_api::{built_binary, Lambda, Outcome};
 use integration_tests::{
-    alone, assert_observations_as_written, count_observations, local_aws, observations_csv, observations_key, s3_event,
-    unique, upload,
+    alone, assert_observations_as_written, count_observations, env as var, local_aws, observations_csv,
+    observations_key, s3_event, unique, upload,
 };
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,14 +16,29 @@ fn summary(outcome: &Outcome) -> &Value {
 }
 
 /// The function's settings: the template's safety margin, longer than the timeouts here (the margin shrinks to a
-/// quarter of each invocation); `lease_s` is how long a dead invocation keeps its job.
-fn env(lease_s: u64) -> Vec<(&'static str, String)> {
+/// quarter of each invocation); `lease_s` is how long a dead invocation keeps its job. Its DynamoDB requests go
+/// through `proxy`.
+fn env(proxy: &FaultProxy, lease_s: u64) -> Vec<(&'static str, String)> {
     vec![
+        ("AWS_ENDPOINT_URL_DYNAMODB", proxy.url.clone()),
         ("IMPORT_CONCURRENCY", "4".to_owned()),
         ("DEADLINE_SAFETY_MARGIN_MS", "10000".to_owned()),
         ("JOB_LEASE_SECONDS", lease_s.to_string()),
         ("RUST_LOG", "info".to_owned()),
     ]
+}
+
+/// Every batch write waits 300 ms in the proxy: with 4 writers of 25 rows each, an invocation writes at most about
+/// 330 rows a second however fast the machine, so a file of a few thousand rows needs several invocations without
+/// the time it would take to write a file big enough to need them at full speed. Job records do not wait.
+async fn paced() -> FaultProxy {
+    FaultProxy::batch_writes(&var("AWS_ENDPOINT_URL"), 1, &[Fault::Delay]).await
+}
+
+/// Rows that need about `invocations` invocations of `timeout_s` at the paced rate (a quarter of each is kept for
+/// stopping).
+const fn rows_for(invocations: usize, timeout_s: usize) -> usize {
+    invocations * timeout_s * 3 / 4 * 330
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,13 +48,15 @@ async fn a_file_needing_several_times_the_timeout_completes_across_invocations()
     let (s3, dynamodb) = (shared::aws::s3(&sdk), shared::aws::dynamodb(&sdk));
     let study = unique("several-invocations");
     let key = observations_key(&study, "data.csv");
-    let mut csv = observations_csv(&study, 40_000, 10);
+    const ROWS: usize = rows_for(4, 6);
+    let mut csv = observations_csv(&study, ROWS, 10);
     csv.push_str(&format!("{study},S01,SUBJ-000,V1,LAB,BAD,1,,never\n"));
     upload(&s3, &key, csv).await;
 
     // Each invocation keeps a quarter of its 6 s for stopping: enough for the checkpoint and the continuation even
     // on a loaded machine (with 4 s, one took 4.6 s while release builds ran beside it).
-    let mut lambda = Lambda::start(&built_binary("import-csv"), &env(3), Duration::from_secs(6)).await;
+    let proxy = paced().await;
+    let mut lambda = Lambda::start(&built_binary("import-csv"), &env(&proxy, 3), Duration::from_secs(6)).await;
     lambda.invoke_async(&serde_json::to_value(s3_event(&key).await).unwrap());
     let outcomes = lambda.until_idle(Duration::from_secs(600)).await;
     let log = lambda.log_lines();
@@ -73,16 +91,16 @@ async fn a_file_needing_several_times_the_timeout_completes_across_invocations()
     let last = summary(outcomes.last().unwrap());
     assert_eq!(
         rows(last),
-        (40_001, 40_000, 1, 0),
+        (ROWS as u64 + 1, ROWS as u64, 1, 0),
         "the summary accounts for every line once"
     );
     assert_eq!(last["invocations"], outcomes.len());
-    assert_eq!(count_observations(&dynamodb, &study, 10).await, 40_000);
+    assert_eq!(count_observations(&dynamodb, &study, 10).await, ROWS as u64);
     assert_observations_as_written(&dynamodb, &study, 10).await;
 
     // The metrics of the import, once, for the whole file, in the log lines CloudWatch reads them from.
     let sum = |name: &str| metric_values(&log, name).iter().sum::<f64>();
-    assert_eq!(sum("RowsImported"), 40_000.0);
+    assert_eq!(sum("RowsImported"), ROWS as f64);
     assert_eq!(sum("RowsRejected"), 1.0);
     assert_eq!(sum("RowsNotReached"), 0.0);
     assert_eq!(sum("ImportsNotCompleted"), 0.0);
@@ -127,14 +145,16 @@ async fn a_process_killed_mid_import_is_taken_over_when_the_event_is_retried() {
     let (s3, dynamodb) = (shared::aws::s3(&sdk), shared::aws::dynamodb(&sdk));
     let study = unique("crash");
     let key = observations_key(&study, "data.csv");
-    upload(&s3, &key, observations_csv(&study, 30_000, 10)).await;
+    const ROWS: usize = rows_for(4, 4);
+    upload(&s3, &key, observations_csv(&study, ROWS, 10)).await;
     let event = serde_json::to_value(s3_event(&key).await).unwrap();
     let binary = built_binary("import-csv");
     let timeout = Duration::from_secs(4);
+    let proxy = paced().await;
 
     // The first invocation reaches its checkpoint; the second one dies half-way. It gets a longer timeout, so that
     // it is still writing however long the poll below takes to see its rows.
-    let mut lambda = Lambda::start(&binary, &env(20), timeout).await;
+    let mut lambda = Lambda::start(&binary, &env(&proxy, 20), timeout).await;
     lambda.invoke_async(&event);
     lambda.until_running(0, Duration::from_secs(60)).await;
     lambda.set_timeout(Duration::from_secs(60));
@@ -161,7 +181,7 @@ async fn a_process_killed_mid_import_is_taken_over_when_the_event_is_retried() {
     let job = h.job(&import_id).await;
     assert_eq!(job["status"], "running", "{job}");
     let lease_until = UNIX_EPOCH + Duration::from_millis(job["leaseUntil"].as_u64().unwrap());
-    let mut retry = Lambda::start(&binary, &env(20), timeout).await;
+    let mut retry = Lambda::start(&binary, &env(&proxy, 20), timeout).await;
     retry.invoke_async(&event);
     let early = retry.until_answered(1, Duration::from_secs(60)).await;
     assert!(SystemTime::now() < lease_until, "the lease outlasts the early retry");
@@ -182,12 +202,12 @@ async fn a_process_killed_mid_import_is_taken_over_when_the_event_is_retried() {
     assert_eq!(last["status"], "completed", "{last}");
     assert_eq!(
         rows(last),
-        (30_000, 30_000, 0, 0),
+        (ROWS as u64, ROWS as u64, 0, 0),
         "nothing lost, nothing counted twice"
     );
     assert_eq!(
         count_observations(&dynamodb, &study, 10).await,
-        30_000,
+        ROWS as u64,
         "nothing duplicated"
     );
     assert_observations_as_written(&dynamodb, &study, 10).await;
