@@ -30,6 +30,12 @@ PSEUDO = {
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
 }
+# Values for the template's parameters that have no default (a deployment must name its identity provider): the
+# local HTTP API's authorizer takes them, and the tokens `local-gateway mint` makes carry them.
+LOCAL_PARAMETERS = {
+    "JwtIssuer": "https://identity.local.invalid/clinical-ingest",
+    "JwtAudience": "local-app-client",
+}
 # Table properties that the CreateTable API does not take (they are separate calls or AWS-only features).
 TABLE_SKIP = {"TimeToLiveSpecification", "PointInTimeRecoverySpecification", "SSESpecification", "Tags"}
 
@@ -65,7 +71,7 @@ class Resolver:
     def __init__(self, template):
         self.template = template
         self.resources = template.get("Resources", {})
-        self.params = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()}
+        self.params = {k: v.get("Default", LOCAL_PARAMETERS.get(k)) for k, v in template.get("Parameters", {}).items()}
 
     def physical_name(self, logical_id):
         res = self.resources[logical_id]
@@ -94,6 +100,8 @@ class Resolver:
                     return self.physical_name(v.value)
                 if v.value in PSEUDO:
                     return PSEUDO[v.value]
+                if self.params[v.value] is None:
+                    raise SystemExit(f"template.yaml: parameter {v.value} has no default; give it in LOCAL_PARAMETERS")
                 return str(self.params[v.value])
             if v.name == "Sub":
                 text = v.value if isinstance(v.value, str) else v.value[0]

@@ -2,8 +2,9 @@
 translator that `sam deploy` uses (the roles, permissions and functions SAM writes are there to be checked too),
 then resolved for chosen parameter values with made-up but well-formed physical names and ARNs.
 
-Supported intrinsics: Ref, Fn::Sub, Fn::GetAtt, Fn::If, Fn::Join, Fn::Split, Fn::Select and the condition functions;
-any other is refused, so that a template using one fails its tests instead of being read wrongly.
+Supported intrinsics: Ref, Fn::Sub, Fn::GetAtt, Fn::If, Fn::Join, Fn::Split, Fn::Select, the condition functions and
+the rules' Fn::Contains; any other is refused, so that a template using one fails its tests instead of being read
+wrongly.
 """
 
 import copy
@@ -27,6 +28,12 @@ PSEUDO = {
     "AWS::URLSuffix": "amazonaws.com",
 }
 NO_VALUE = object()
+# Values for the parameters that have no default (whoever deploys must give them): well-formed, not the placeholders
+# the template's rules refuse.
+GIVEN = {
+    "JwtIssuer": f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_Tst4Pool1",
+    "JwtAudience": "1example23456789012345678",
+}
 # The property that names a resource, where the template may set one.
 NAME_PROPERTY = {
     "AWS::S3::Bucket": "BucketName",
@@ -52,14 +59,14 @@ def _expanded():
 
 
 class Stack:
-    """The expanded template for `parameters` (the rest at their defaults)."""
+    """The expanded template for `parameters` (the rest at their defaults, or GIVEN)."""
 
     def __init__(self, **parameters):
         self.template = json.loads(_expanded())
         self.resources = self.template["Resources"]
         self.parameters = {}
         for name, spec in self.template.get("Parameters", {}).items():
-            value = parameters.pop(name, spec.get("Default"))
+            value = parameters.pop(name, spec.get("Default", GIVEN.get(name)))
             if value is None:
                 raise KeyError(f"parameter {name} has no default; pass it")
             if spec["Type"] == "CommaDelimitedList" and isinstance(value, str):
@@ -135,6 +142,16 @@ class Stack:
                 raise ValueError(f"condition {name} is not a boolean")
         return self.conditions[name]
 
+    def refused_by_rules(self):
+        """The AssertDescription of every assertion of the template's Rules that these parameters break (those whose
+        RuleCondition holds): CloudFormation then creates and updates nothing."""
+        refused = []
+        for rule in (self.template.get("Rules") or {}).values():
+            if "RuleCondition" in rule and not self.resolve(rule["RuleCondition"]):
+                continue
+            refused += [a.get("AssertDescription", "") for a in rule["Assertions"] if not self.resolve(a["Assert"])]
+        return refused
+
     def resolve(self, value):
         """`value` with every intrinsic function evaluated (AWS::NoValue removed)."""
         if isinstance(value, list):
@@ -194,6 +211,9 @@ class Stack:
             return all(self.resolve(arg))
         if key == "Fn::Or":
             return any(self.resolve(arg))
+        if key == "Fn::Contains":
+            values, item = self.resolve(arg)
+            return item in values
         raise NotImplementedError(key)
 
     # --- resources -------------------------------------------------------------------------------------------------
