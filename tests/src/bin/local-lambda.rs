@@ -87,8 +87,8 @@ fn ran_into_timeout(outcome: &Outcome) -> bool {
     outcome.at_ms >= outcome.deadline_ms
 }
 
-/// One line for the `n`th invocation (from 1): how long it took, and per file its status, rows so far and the
-/// checkpoint the next invocation resumes from.
+/// One line for the `n`th invocation (from 1): how long it took, and per file its status, the rows counted so far
+/// (across invocations) and the checkpoint the next invocation resumes from.
 fn describe(n: usize, outcome: &Outcome, timeout: Duration) -> String {
     let took = Duration::from_millis(outcome.at_ms.saturating_sub(outcome.started_ms));
     let mut line = format!(
@@ -107,16 +107,15 @@ fn describe(n: usize, outcome: &Outcome, timeout: Duration) -> String {
     for file in files(outcome) {
         let rows = &file["rows"];
         line.push_str(&format!(
-            ", {}, rows {} (imported {}, rejected {}",
+            ", {}, imported {}, rejected {}",
             file["status"].as_str().unwrap_or("?"),
-            rows["total"],
             rows["imported"],
             rows["rejected"],
         ));
+        // Rows read after the last committed one: the next invocation reads them again from `resumeFrom`.
         if rows["notReached"].as_u64().is_some_and(|n| n > 0) {
-            line.push_str(&format!(", not reached {}", rows["notReached"]));
+            line.push_str(&format!(", notReached {}", rows["notReached"]));
         }
-        line.push(')');
         let resume = &file["resumeFrom"];
         if !resume.is_null() {
             line.push_str(&format!(
@@ -323,12 +322,12 @@ mod tests {
     #[test]
     fn the_line_of_an_invocation_says_its_duration_status_rows_and_resume_point() {
         let body = json!({"files": [{"status": "incomplete",
-            "rows": {"total": 1200, "imported": 1199, "rejected": 1, "notReached": 0},
-            "resumeFrom": {"line": 1202, "byteOffset": 84000}}], "skipped": []});
+            "rows": {"total": 1200, "imported": 1150, "rejected": 1, "notReached": 49},
+            "resumeFrom": {"line": 1153, "byteOffset": 84000}}], "skipped": []});
         assert_eq!(
             describe(2, &outcome("response", body, 4_250, 5_000), Duration::from_secs(5)),
-            "invocation 2: 4.25 s of 5 s, incomplete, rows 1200 (imported 1199, rejected 1), \
-             resumeFrom line 1202 (byte 84000)"
+            "invocation 2: 4.25 s of 5 s, incomplete, imported 1150, rejected 1, notReached 49, \
+             resumeFrom line 1153 (byte 84000)"
         );
         assert_eq!(
             describe(
