@@ -8,6 +8,9 @@ CloudFormation property names match the DynamoDB and S3 API parameters, so the p
     python local_stack.py show-item TABLE KEY=VALUE   # print one item as JSON
     python local_stack.py show-object BUCKET KEY      # print one object
     python local_stack.py as-sent EVENT OUT           # upload what an import event names; write it as S3 sends it
+    python local_stack.py upload-as-sent FILE KEY OUT # upload FILE under KEY of the import bucket; write its event
+    python local_stack.py show-job TABLE IMPORT_ID    # print an import-job record as JSON, its secrets left out
+    python local_stack.py count-items TABLE NAME=VALUE...  # how many items have these string attributes
     python local_stack.py bucket-name LOGICAL_ID      # the local name of a bucket of the template
     python local_stack.py api-routes FILE             # the HTTP API's id, routes, scopes and JWT issuer (gateway)
 """
@@ -17,7 +20,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote_plus, unquote
 
 import boto3
 import yaml
@@ -216,6 +219,64 @@ def as_sent(event_file, out_file):
     out_path.write_text(json.dumps(event, indent=2) + "\n")
 
 
+def upload_as_sent(data_file, key, out_file):
+    """Uploads DATA_FILE under KEY of the import bucket and writes the S3 event for it, as S3 sends it: the single
+    record of events/s3-put-observations.json with KEY in S3's form encoding and the new version's id, ETag, size and
+    a fresh sequencer."""
+    data, event = Path(data_file), json.loads((ROOT / "events" / "s3-put-observations.json").read_text())
+    bucket = Resolver(load_template()).physical_name("ImportBucket")
+    answer = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data.read_bytes())
+    print(f"uploaded {data} to s3://{bucket}/{key}", file=sys.stderr)
+    [record] = event["Records"]
+    record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+    obj = record["s3"]["object"]
+    obj.update(key=quote_plus(key, safe="/"), eTag=answer["ETag"].strip('"'), size=data.stat().st_size)
+    obj.update(sequencer=f"{time.time_ns():020X}")
+    if answer.get("VersionId"):
+        obj["versionId"] = answer["VersionId"]
+    Path(out_file).write_text(json.dumps(event, indent=2) + "\n")
+
+
+# What only the job record keeps and nothing may show: the secret its questionnaire ids derive from, the lease's owner
+# and the token the next continuation must carry (shared/src/import/ports/dynamodb/jobs.rs).
+JOB_SECRETS = ("idSecret", "leaseOwner", "continuation")
+
+
+def show_job(table, import_id):
+    from boto3.dynamodb.types import TypeDeserializer
+
+    item = boto3.client("dynamodb").get_item(TableName=table, Key={"importId": {"S": import_id}}, ConsistentRead=True)
+    if "Item" not in item:
+        raise SystemExit(f"no job {import_id} in {table}")
+    plain = {name: TypeDeserializer().deserialize(value) for name, value in item["Item"].items()}
+    for name in JOB_SECRETS:
+        if name in plain:
+            plain[name] = "(present, not shown)"
+    print(json.dumps(plain, indent=2, sort_keys=True, default=_number))
+
+
+def count_items(table, *conditions):
+    names, values, clauses = {}, {}, []
+    for i, condition in enumerate(conditions):
+        name, value = condition.split("=", 1)
+        names[f"#a{i}"], values[f":v{i}"] = name, {"S": value}
+        clauses.append(f"#a{i} = :v{i}")
+    pages = boto3.client("dynamodb").get_paginator("scan").paginate(
+        TableName=table,
+        Select="COUNT",
+        FilterExpression=" AND ".join(clauses),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+        ConsistentRead=True,
+    )
+    print(sum(page["Count"] for page in pages))
+
+
+def _number(value):
+    """DynamoDB numbers arrive as Decimal."""
+    return int(value) if value == int(value) else float(value)
+
+
 def bucket_name(logical_id):
     print(Resolver(load_template()).physical_name(logical_id))
 
@@ -308,6 +369,9 @@ if __name__ == "__main__":
         "show-item": show_item,
         "show-object": show_object,
         "as-sent": as_sent,
+        "upload-as-sent": upload_as_sent,
+        "show-job": show_job,
+        "count-items": count_items,
         "bucket-name": bucket_name,
         "api-routes": api_routes,
     }
