@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::filter::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
@@ -92,7 +92,10 @@ impl Setup {
     where
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     {
-        let filter = EnvFilter::builder().parse_lossy(&self.directives);
+        // Directives that do not parse are skipped; with none left, `info`.
+        let filter = EnvFilter::builder()
+            .with_default_directive(LevelFilter::INFO.into())
+            .parse_lossy(&self.directives);
         // No colour codes: the lines go to files and log groups, not terminals.
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)

@@ -142,6 +142,16 @@ fn a_stricter_filter_drops_info_lines_but_keeps_the_invocations_fields_on_the_re
 }
 
 #[test]
+fn a_filter_that_does_not_parse_falls_back_to_info() {
+    let lines = json_lines("shared=loud", || {
+        tracing::debug!("dropped");
+        tracing::info!("kept");
+    });
+    let messages: Vec<&Value> = lines.iter().map(|line| &line["message"]).collect();
+    assert_eq!(messages, ["kept"]);
+}
+
+#[test]
 fn without_lambdas_json_format_lines_are_text() {
     let setup = Setup {
         process: process(),
