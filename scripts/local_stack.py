@@ -170,10 +170,19 @@ def provision(env_file, resources_file=None):
     env = {}
     globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     env.update({k: r.value(v) for k, v in globals_env.items()})
+    # One file for every function (cargo lambda watch takes one): a variable the functions set to different values
+    # (POWERTOOLS_SERVICE_NAME) is left out, and each function falls back to its own default.
+    differing = set()
     for res in r.resources.values():
         if res["Type"] == "AWS::Serverless::Function":
             variables = res.get("Properties", {}).get("Environment", {}).get("Variables", {})
-            env.update({k: r.value(v) for k, v in variables.items()})
+            for k, v in variables.items():
+                value = r.value(v)
+                if env.get(k, value) != value:
+                    differing.add(k)
+                env[k] = value
+    for k in differing:
+        del env[k]
     Path(env_file).write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())))
 
 

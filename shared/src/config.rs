@@ -29,6 +29,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Env(lookup)
     }
 
+    /// The value when set and not blank.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
     pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
         (self.0)(name)
             .filter(|v| !v.trim().is_empty())

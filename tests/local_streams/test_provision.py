@@ -26,3 +26,20 @@ def test_provision_creates_the_clinical_tables_with_streams_of_old_and_new_image
         assert description["LatestStreamArn"].startswith(description["TableArn"] + "/stream/")
     # Job records are not clinical records: no audit trail, no stream.
     assert "StreamSpecification" not in dynamodb.describe_table(TableName="ImportJobsTable")["Table"]
+
+
+def test_the_functions_variables_are_the_templates_but_those_that_differ_between_functions(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    provision = subprocess.run(
+        [sys.executable, SCRIPTS / "local_stack.py", "provision", tmp_path / "functions.env", tmp_path / "res.env"],
+        capture_output=True,
+        text=True,
+    )
+    assert provision.returncode == 0, provision.stderr[-2000:]
+    env = dict(line.split("=", 1) for line in (tmp_path / "functions.env").read_text().splitlines())
+    # The metrics' Stack dimension, as AWS::StackName resolves locally.
+    assert env["STACK_NAME"] == "local"
+    assert env["METRICS_NAMESPACE"] == "ClinicalIngest"
+    # One value per function in template.yaml: one env file for all cannot hold it.
+    assert "POWERTOOLS_SERVICE_NAME" not in env

@@ -190,6 +190,8 @@ impl Lambda {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            // As template.yaml's Globals set it (AWS::StackName); the local stack's name is `local`.
+            .env("STACK_NAME", "local")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("a second handle on the log file")))
             .stderr(Stdio::from(log))

@@ -194,6 +194,38 @@ def test_this_stacks_alarms_publish_to_the_topic_and_the_account_manages_it(stac
         assert decide(policy, outsider) != ALLOW, action
 
 
+# The dimension sets the functions write their metrics with (shared/src/telemetry/metrics.rs): an alarm must name
+# exactly one of them, or it reads a metric nobody writes.
+METRIC_DIMENSIONS = {"Submissions": {"Stack", "Outcome"}}
+DEFAULT_METRIC_DIMENSIONS = {"Stack"}
+
+
+def metrics_read(alarm):
+    """The metrics an alarm reads: its own, or those of its metric math."""
+    properties = alarm["Properties"]
+    if "MetricName" in properties:
+        return [properties]
+    return [query["MetricStat"]["Metric"] for query in properties.get("Metrics", []) if "MetricStat" in query]
+
+
+def test_every_alarm_on_the_functions_metrics_reads_this_stacks_own_and_their_whole_dimension_set(stack):
+    namespace = stack.parameters["MetricsNamespace"]
+    read = []
+    for logical_id, alarm in stack.of_type("AWS::CloudWatch::Alarm").items():
+        for metric in metrics_read(alarm):
+            if metric["Namespace"] != namespace:
+                continue
+            dimensions = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+            name = metric["MetricName"]
+            assert dimensions.get("Stack") == STACK, f"{logical_id}: {name} of any stack sharing the namespace"
+            assert set(dimensions) == METRIC_DIMENSIONS.get(name, DEFAULT_METRIC_DIMENSIONS), f"{logical_id}: {name}"
+            read.append(name)
+    assert {"ImportsNotCompleted", "RowsRejected", "RowsImported"} <= set(read)
+    # The functions are told the stack's name for that dimension.
+    for logical_id, function in stack.of_type("AWS::Lambda::Function").items():
+        assert function["Properties"]["Environment"]["Variables"]["STACK_NAME"] == STACK, logical_id
+
+
 # --- the key: administered by the account, used by the stack's roles and named users ----------------------------
 
 

@@ -1,5 +1,6 @@
 //! Lambda entry point of the CSV import: wiring only, the behaviour lives in `shared::import`.
 
+use lambda_runtime::tracing::Instrument;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use shared::aws;
 use shared::config::{Env, ImportConfig};
@@ -19,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// add cross-thread wake-ups.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
+    telemetry::init("csv-import");
     let metrics = Metrics::install(&Env::process())?;
     let config = ImportConfig::from_env(&Env::process())?;
     // Lambda names the function; an import continues in a new invocation of this same function.
@@ -28,10 +29,15 @@ async fn main() -> Result<(), Error> {
     let service = OnceCell::new();
     let (service, config, function, metrics) = (&service, &config, &function, &metrics);
     run(service_fn(move |event: LambdaEvent<_>| async move {
-        let service = service.get_or_init(|| build(config, function)).await;
-        let answer = service.invoke(event).await;
-        metrics.flush();
-        answer
+        let invocation = telemetry::invocation(&event.context);
+        async move {
+            let service = service.get_or_init(|| build(config, function)).await;
+            let answer = service.invoke(event).await;
+            metrics.flush();
+            answer
+        }
+        .instrument(invocation)
+        .await
     }))
     .await
 }

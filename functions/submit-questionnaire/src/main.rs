@@ -1,6 +1,7 @@
 //! Lambda entry point of the questionnaire API: wiring only, the behaviour lives in `shared::api`.
 
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::tracing::{Instrument, Span};
+use lambda_http::{run, service_fn, Error, Request, RequestExt};
 use shared::api::SubmissionApi;
 use shared::audit::s3::S3AuditTrail;
 use shared::aws;
@@ -18,17 +19,24 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// add cross-thread wake-ups.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
+    telemetry::init("questionnaire-api");
     let metrics = Metrics::install(&Env::process())?;
     let config = ApiConfig::from_env(&Env::process())?;
     // The SDK's set-up (credential chain, HTTPS client, TLS roots) waits for the first request: init stays short.
     let api = OnceCell::new();
     let (api, config, metrics) = (&api, &config, &metrics);
     run(service_fn(move |request: Request| async move {
-        let api = api.get_or_init(|| build(config)).await;
-        let response = api.handle(request).await;
-        metrics.flush();
-        Ok::<_, Infallible>(response)
+        let invocation = request
+            .lambda_context_ref()
+            .map_or_else(Span::none, telemetry::invocation);
+        async move {
+            let api = api.get_or_init(|| build(config)).await;
+            let response = api.handle(request).await;
+            metrics.flush();
+            Ok::<_, Infallible>(response)
+        }
+        .instrument(invocation)
+        .await
     }))
     .await
 }

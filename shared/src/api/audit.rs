@@ -24,12 +24,12 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// Writes the line for a request answered with `status` (and, for an error, its stable code).
-    pub fn emit(&self, request_id: &str, status: StatusCode, code: Option<&'static str>) {
+    /// Writes the line for a request answered with `status` (and, for an error, its stable code). The request's ids
+    /// come from the spans it is written in (`function_request_id`, `api_request_id`).
+    pub fn emit(&self, status: StatusCode, code: Option<&'static str>) {
         let caller = self.caller.as_ref();
         tracing::info!(
             target: "audit",
-            request_id,
             issuer = caller.map(|c| c.issuer.as_str()),
             caller = caller.map(|c| c.subject.as_str()),
             client_id = caller.and_then(|c| c.client_id.as_deref()),

@@ -49,7 +49,13 @@ impl<S: SubmissionStore, A: ReadAudit> SubmissionApi<S, A> {
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let request_id = request::request_id(&request);
-        let span = tracing::info_span!("request", request_id = %request_id, method = %request.method());
+        // Lambda's request id is the invocation span's (`function_request_id`); API Gateway's is this one, the
+        // `requestId` of the API's access log. At level ERROR like the invocation's, so every line carries it.
+        let span = tracing::error_span!(
+            "request",
+            api_request_id = request::gateway_request_id(&request),
+            method = %request.method(),
+        );
         let mut audit = Audit::default();
         async {
             let (response, code) = match self.dispatch(&request, &request_id, &mut audit).await {
@@ -59,7 +65,7 @@ impl<S: SubmissionStore, A: ReadAudit> SubmissionApi<S, A> {
                     (error.into_response(&request_id), Some(code))
                 }
             };
-            audit.emit(&request_id, response.status(), code);
+            audit.emit(response.status(), code);
             if audit.route == Some(Route::SUBMIT) {
                 metrics::submission_answered(response.status().as_u16(), code);
             }

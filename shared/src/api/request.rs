@@ -133,16 +133,23 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// The id that ties this request's logs together: Lambda's request id, else API Gateway's.
+/// The id that ties this request's records together: Lambda's request id (`function_request_id` in the function's
+/// log, `integrationRequestId` in the API's access log, `why.requestId` in the audit trail, `requestId` in the stored
+/// submission and in problem documents), else API Gateway's.
 pub fn request_id(request: &Request) -> String {
     let lambda = request.lambda_context_ref().map(|c| c.request_id.clone());
-    let gateway = || match request.request_context_ref()? {
-        RequestContext::ApiGatewayV2(ctx) => ctx.request_id.clone(),
-        RequestContext::ApiGatewayV1(ctx) => ctx.request_id.clone(),
-        _ => None,
-    };
     lambda
         .filter(|id| !id.is_empty())
-        .or_else(gateway)
+        .or_else(|| gateway_request_id(request).map(str::to_owned))
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// API Gateway's id of the request (`requestContext.requestId`): the `requestId` of the API's access log.
+pub fn gateway_request_id(request: &Request) -> Option<&str> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.request_id.as_deref(),
+        RequestContext::ApiGatewayV1(ctx) => ctx.request_id.as_deref(),
+        _ => None,
+    }
+    .filter(|id| !id.is_empty())
 }

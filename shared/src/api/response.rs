@@ -25,7 +25,8 @@ pub struct Problem<'a> {
     /// How many more rules were broken than `violations` lists.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub omitted_violations: u64,
-    /// Identifies the request in the logs.
+    /// Identifies the request in the logs: Lambda's request id of the invocation that answered
+    /// (`function_request_id` in the function's log, `integrationRequestId` in the API's access log).
     pub request_id: &'a str,
 }
 

@@ -4,6 +4,11 @@
 //!
 //! The `metrics` facade records; `metrics_cloudwatch_embedded` aggregates and writes the EMF lines when the
 //! function flushes, once per invocation, after its handler has returned (no task is left writing then).
+//!
+//! Every metric has the dimension [`STACK`], the stack's name: two stacks in one account and namespace then write
+//! different metrics, and each stack's alarms read its own. CloudWatch tells metrics apart by their whole dimension
+//! set, so an alarm names exactly the set a metric is written with: `{Stack}` for the import's metrics,
+//! `{Stack, Outcome}` for [`SUBMISSIONS`].
 
 use crate::config::{ConfigError, Env};
 use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
@@ -17,19 +22,31 @@ pub const IMPORTS_NOT_COMPLETED: &str = "ImportsNotCompleted";
 pub const SUBMISSIONS: &str = "Submissions";
 /// The dimension of [`SUBMISSIONS`]: `accepted`, `replayed` or the answer's error code (a closed set).
 pub const OUTCOME: &str = "Outcome";
+/// The dimension of every metric: the stack's name (`STACK_NAME`, which `template.yaml` sets to `AWS::StackName`).
+pub const STACK: &str = "Stack";
 
 /// The process's metrics, written to standard output in EMF.
 pub struct Metrics(&'static metrics_cloudwatch_embedded::Collector);
 
 impl Metrics {
-    /// Installs the process-wide recorder; the namespace is `METRICS_NAMESPACE` (default `ClinicalIngest`). Once per
+    /// Installs the process-wide recorder; the namespace is `METRICS_NAMESPACE` (default `ClinicalIngest`), the
+    /// [`STACK`] dimension `STACK_NAME` (required: without it the alarms would read none of the metrics). Once per
     /// process, in `main`.
     pub fn install<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let namespace = env.parsed_or("METRICS_NAMESPACE", "ClinicalIngest".to_owned(), |n: &String| {
             (1..=255).contains(&n.len()) && !n.starts_with("AWS/") && n.bytes().all(|b| b.is_ascii_graphic())
         })?;
+        let stack = env.required("STACK_NAME")?;
+        if !(stack.len() <= 255 && stack.bytes().all(|b| b.is_ascii_graphic())) {
+            return Err(ConfigError::Invalid {
+                name: "STACK_NAME",
+                value: stack,
+                reason: "a stack name: at most 255 visible ASCII characters".into(),
+            });
+        }
         let collector = metrics_cloudwatch_embedded::Builder::new()
             .cloudwatch_namespace(namespace.clone())
+            .with_dimension(STACK, stack)
             // A counter untouched since the last flush is left out rather than written as 0 on every invocation;
             // the alarms read a missing value as 0 (FILL in the rejected-row rate, notBreaching elsewhere).
             .emit_zeros(false)
@@ -43,9 +60,15 @@ impl Metrics {
         Ok(Self(collector))
     }
 
-    /// Writes what was recorded since the last flush; a failure to write the log is logged, never fatal.
+    /// Writes what was recorded since the last flush to standard output; a failure to write the log is logged,
+    /// never fatal.
     pub fn flush(&self) {
-        if let Err(error) = self.0.flush(std::io::stdout().lock()) {
+        self.flush_to(std::io::stdout().lock());
+    }
+
+    /// Like [`Self::flush`], to `writer`: one EMF line per dimension set.
+    pub fn flush_to(&self, writer: impl std::io::Write) {
+        if let Err(error) = self.0.flush(writer) {
             tracing::warn!(%error, "metrics could not be written");
         }
     }
@@ -161,7 +184,10 @@ mod tests {
         let [(_, labels, DebugValue::Histogram(values))] = durations.as_slice() else {
             panic!("{all:?}")
         };
-        assert!(labels.is_empty(), "the alarms read the metrics without dimensions");
+        assert!(
+            labels.is_empty(),
+            "the stack's dimension alone: the alarms name exactly that set"
+        );
         assert_eq!(values.iter().map(|v| v.into_inner()).collect::<Vec<_>>(), [150_250.0]);
 
         let failed = ImportEnded {
@@ -199,5 +225,76 @@ mod tests {
         let mut by_outcome = by_outcome;
         by_outcome.sort();
         assert_eq!(by_outcome, [("accepted", 2), ("replayed", 1), ("validation_failed", 1)]);
+    }
+
+    /// The process-wide recorder, installed once for the tests of this binary. Other tests may record into it
+    /// too; what is checked here is the shape of the lines, not their values.
+    fn installed() -> &'static Metrics {
+        static INSTALLED: std::sync::OnceLock<Metrics> = std::sync::OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            let env = Env::from_lookup(|name| match name {
+                "METRICS_NAMESPACE" => Some("ClinicalIngestTest".to_owned()),
+                "STACK_NAME" => Some("stack-a".to_owned()),
+                _ => None,
+            });
+            Metrics::install(&env).expect("the recorder installs")
+        })
+    }
+
+    #[test]
+    fn every_emf_line_carries_the_stack_and_names_the_dimension_set_the_alarms_read() {
+        let metrics = installed();
+        import_ended(ImportEnded {
+            imported: 3,
+            rejected: 1,
+            not_reached: 0,
+            not_completed: true,
+            duration: Some(Duration::from_millis(20)),
+        });
+        submission_answered(201, None);
+        let mut written = Vec::new();
+        metrics.flush_to(&mut written);
+
+        let lines: Vec<serde_json::Value> = String::from_utf8(written)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let mut seen = Vec::new();
+        for line in &lines {
+            let [directive] = line["_aws"]["CloudWatchMetrics"].as_array().unwrap().as_slice() else {
+                panic!("one directive per line: {line}")
+            };
+            assert_eq!(directive["Namespace"], "ClinicalIngestTest", "{line}");
+            assert_eq!(line[STACK], "stack-a", "{line}");
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap();
+                let expected = if name == SUBMISSIONS {
+                    serde_json::json!([[STACK, OUTCOME]])
+                } else {
+                    serde_json::json!([[STACK]])
+                };
+                assert_eq!(directive["Dimensions"], expected, "{name} in {line}");
+                seen.push(name.to_owned());
+            }
+        }
+        for name in [
+            ROWS_IMPORTED,
+            ROWS_REJECTED,
+            IMPORTS_NOT_COMPLETED,
+            IMPORT_DURATION,
+            SUBMISSIONS,
+        ] {
+            assert!(seen.iter().any(|s| s == name), "{name} not written: {lines:?}");
+        }
+    }
+
+    #[test]
+    fn the_recorder_needs_the_stacks_name() {
+        let env = Env::from_lookup(|_| None);
+        let Err(error) = Metrics::install(&env) else {
+            panic!("installed without a stack name")
+        };
+        assert!(matches!(error, ConfigError::Missing("STACK_NAME")), "{error}");
     }
 }

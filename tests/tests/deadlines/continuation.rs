@@ -114,7 +114,8 @@ async fn a_file_needing_several_times_the_timeout_completes_across_invocations()
 }
 
 /// The values of metric `name` in a function's log: CloudWatch takes them from each JSON line whose
-/// `_aws.CloudWatchMetrics` (embedded metric format) declares `name` in the function's namespace.
+/// `_aws.CloudWatchMetrics` (embedded metric format) declares `name` in the function's namespace, here with the
+/// stack's dimension alone (the set the alarms of template.yaml read).
 fn metric_values(log: &[Value], name: &str) -> Vec<f64> {
     let mut values = Vec::new();
     for line in log {
@@ -125,6 +126,8 @@ fn metric_values(log: &[Value], name: &str) -> Vec<f64> {
             panic!("one metric directive per line: {line}")
         };
         assert_eq!(directive["Namespace"], "ClinicalIngest", "{line}");
+        assert_eq!(directive["Dimensions"], serde_json::json!([["Stack"]]), "{line}");
+        assert_eq!(line["Stack"], "local", "{line}");
         assert!(line["_aws"]["Timestamp"].is_u64(), "{line}");
         let names = directive["Metrics"].as_array().unwrap();
         if !names.iter().any(|m| m["Name"] == name) {

@@ -145,7 +145,8 @@ where
                     continue;
                 }
             };
-            let span = tracing::info_span!("import", import_id = %claim.import_id(), dataset = tracing::field::Empty);
+            // At level ERROR so that whatever the filter lets through carries the import's id.
+            let span = tracing::error_span!("import", import_id = %claim.import_id(), dataset = tracing::field::Empty);
             // Boxed: the whole import is one deeply nested future, too deep for the compiler to lay out inline.
             match Box::pin(self.take_on(claim, request_id, stop).instrument(span)).await? {
                 Outcome::File(summary) => response.files.push(*summary),
