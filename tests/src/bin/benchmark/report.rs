@@ -229,8 +229,8 @@ pub fn markdown(r: &Results) -> String {
          differs somewhat: with `--release` (1.9.2) it adds to the workspace's `[profile.release]` each of \
          `strip = \"symbols\"`, `lto = \"thin\"`, `codegen-units = 1` and `panic = \"abort\"` that the profile does \
          not set itself (this workspace sets `panic = \"unwind\"`), and `-C target-cpu=haswell` on x86_64; here the \
-         binaries are built with Cargo's release defaults (no LTO, 16 codegen units), so the deployed ones are \
-         likely somewhat smaller.\n"
+         binaries are built with Cargo's release defaults (no cross-crate LTO, 16 codegen units, symbols kept), so \
+         the deployed ones are likely somewhat smaller.\n"
     );
     let _ = writeln!(w, "| binary | built | stripped | zipped |");
     let _ = writeln!(w, "|---|---:|---:|---:|");
