@@ -2,92 +2,33 @@
 //! local API, beside a hello-world function, the backend's own ceiling, the in-process floor and a conventional
 //! Python peer, all in one run. Writes `benchmarks/RESULTS.md` and `benchmarks/results.json`.
 //!
-//! Run through `./scripts/benchmark [OPTIONS]`, which builds in release mode and starts the local API:
-//!   --runs N             runs of each measurement (default 3)
-//!   --large-runs N       runs of the 1M-row and 1 GB imports (default 1: each takes minutes against the local API)
-//!   --sizes A,B,…        rows of the import files (default 10000,100000,1000000)
-//!   --large-file-mib N   size of the memory test's file (default 1024; 0 skips it)
-//!   --requests N         warm submissions per run (default 2000)
-//!   --cold-runs N        process starts per function (default 11)
-//!   --out DIR            where the results go (default benchmarks)
+//! Run through `./scripts/benchmark [OPTIONS]`, which builds in release mode and starts the local API; `--help`
+//! lists the options (`options.rs`).
 
 mod cold;
 mod floor;
 mod import;
+mod options;
 mod report;
 mod stats;
 mod submit;
 
 use import::{File, Side};
-use integration_tests::{event, local_aws, observations_csv, repo_path, s3_event, unique, upload};
+use integration_tests::{event, local_aws, observations_csv, repo_path, resource, s3_event, unique, upload};
+use options::{Command, Options};
 use serde::Serialize;
 use shared::import::ports::Item;
 use stats::Spread;
+use std::process::ExitCode;
 use std::sync::Arc;
-
-pub struct Options {
-    runs: usize,
-    large_runs: usize,
-    sizes: Vec<usize>,
-    large_file_mib: usize,
-    requests: usize,
-    cold_runs: usize,
-    out: std::path::PathBuf,
-}
-
-impl Options {
-    fn parse() -> Self {
-        let mut options = Self {
-            runs: 3,
-            large_runs: 1,
-            sizes: vec![10_000, 100_000, 1_000_000],
-            large_file_mib: 1024,
-            requests: 2000,
-            cold_runs: 11,
-            out: repo_path("benchmarks"),
-        };
-        let mut args = std::env::args().skip(1);
-        while let Some(flag) = args.next() {
-            let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-            let number = || {
-                value
-                    .parse::<usize>()
-                    .unwrap_or_else(|_| panic!("{flag} takes a number"))
-            };
-            match flag.as_str() {
-                "--runs" => options.runs = number(),
-                "--large-runs" => options.large_runs = number(),
-                "--large-file-mib" => options.large_file_mib = number(),
-                "--requests" => options.requests = number(),
-                "--cold-runs" => options.cold_runs = number(),
-                "--out" => options.out = value.into(),
-                "--sizes" => {
-                    options.sizes = value
-                        .split(',')
-                        .map(|n| n.parse().unwrap_or_else(|_| panic!("--sizes takes numbers")))
-                        .collect()
-                }
-                _ => panic!("unknown option {flag}; see the head of tests/src/bin/benchmark/main.rs"),
-            }
-        }
-        assert!(options.runs > 0 && options.large_runs > 0 && options.cold_runs > 0);
-        options
-    }
-
-    /// Files of a million rows or more take minutes per run against the local API.
-    fn runs_for(&self, rows: usize) -> usize {
-        if rows >= 1_000_000 {
-            self.large_runs
-        } else {
-            self.runs
-        }
-    }
-}
 
 #[derive(Serialize)]
 pub struct Results {
     pub machine: report::Machine,
+    /// What the run measured and how often, every option with its value (defaults included).
+    pub options: Options,
     pub cold_starts: Vec<cold::ColdStart>,
+    pub sizes: Vec<cold::Size>,
     pub submissions: submit::Submissions,
     pub imports: Vec<ImportResults>,
     pub large_file: Option<LargeFile>,
@@ -100,8 +41,36 @@ pub struct ImportResults {
     pub function: Side,
     pub ceiling_rows_per_s: Spread,
     pub peer: Side,
-    pub floor_decode_us_per_row: Spread,
-    pub floor_pipeline_us_per_row: Spread,
+    /// Parse, decode and validate, item encoding: wall time on one thread.
+    pub floor_row_work_wall_us_per_row: Spread,
+    /// The whole pipeline into a sink that drops every batch: the process's CPU time.
+    pub floor_pipeline_cpu_us_per_row: Spread,
+    pub ratios: ImportRatios,
+}
+
+/// Ratios of the medians, each of throughput (wall) or of CPU time per row, never the two mixed.
+#[derive(Serialize)]
+pub struct ImportRatios {
+    /// Rows per second of the import ÷ those of the backend's ceiling.
+    pub import_over_ceiling_wall_rows_per_s: f64,
+    /// Rows per second of the import ÷ those of the peer.
+    pub import_over_peer_wall_rows_per_s: f64,
+    /// CPU µs per row of the peer ÷ those of the import.
+    pub peer_over_import_cpu_us_per_row: f64,
+    /// CPU µs per row of the import ÷ those of the in-process pipeline into a sink that drops every batch.
+    pub import_over_pipeline_floor_cpu_us_per_row: f64,
+}
+
+impl ImportRatios {
+    fn of(function: &Side, ceiling_rows_per_s: &Spread, peer: &Side, pipeline_cpu_us_per_row: &Spread) -> Self {
+        let cpu = |side: &Side| side.cpu_us_per_row.as_ref().map_or(f64::NAN, |s| s.median);
+        Self {
+            import_over_ceiling_wall_rows_per_s: function.rows_per_s.median / ceiling_rows_per_s.median,
+            import_over_peer_wall_rows_per_s: function.rows_per_s.median / peer.rows_per_s.median,
+            peer_over_import_cpu_us_per_row: cpu(peer) / cpu(function),
+            import_over_pipeline_floor_cpu_us_per_row: cpu(function) / pipeline_cpu_us_per_row.median,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -115,9 +84,26 @@ pub struct LargeFile {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() {
-    let options = Options::parse();
+fn main() -> ExitCode {
+    let options = match options::parse(std::env::args().skip(1)) {
+        Ok(Command::Run(options)) => options,
+        Ok(Command::Help) => {
+            print!("{}", options::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("benchmark: {error}; --help lists the options");
+            return ExitCode::from(2);
+        }
+    };
+    tokio::runtime::Runtime::new()
+        .expect("a tokio runtime")
+        .block_on(benchmark(options));
+    ExitCode::SUCCESS
+}
+
+async fn benchmark(options: Options) {
+    let load = report::LoadSampler::start();
     let sdk = local_aws().await;
     let s3 = shared::aws::s3(&sdk);
     let dynamodb = shared::aws::dynamodb(&sdk);
@@ -127,21 +113,33 @@ async fn main() {
 
     eprintln!("cold starts ({} process starts per function)", options.cold_runs);
     let small = observations_csv("bench-cold", 10, 5);
-    let mut cold_starts = vec![
-        cold::measure("hello-lambda", options.cold_runs, async || {
-            event("s3-put-observations.json")
-        })
-        .await,
-    ];
-    cold_starts.push(cold::measure("submit-questionnaire", options.cold_runs, async || submit::submission()).await);
-    cold_starts.push(
-        cold::measure("import-csv", options.cold_runs, async || {
-            let key = format!("imports/observations/bench-cold/S01/{}.csv", unique("cold"));
-            upload(&s3, &key, small.clone()).await;
-            serde_json::to_value(s3_event(&key).await).expect("an S3 event")
-        })
-        .await,
-    );
+    let any_event = async || event("s3-put-observations.json");
+    let runtime_only = cold::measure("hello-lambda", Some("runtime only"), &[], options.cold_runs, any_event).await;
+    let hello_table = [("HELLO_TABLE", resource("SubmissionsTable"))];
+    let with_sdk = cold::measure(
+        "hello-lambda",
+        Some(HELLO_WITH_SDK),
+        &hello_table,
+        options.cold_runs,
+        any_event,
+    )
+    .await;
+    let baseline = with_sdk.init_plus_first_invocation_ms.median;
+    let submit = cold::measure("submit-questionnaire", None, &[], options.cold_runs, async || {
+        submit::submission()
+    })
+    .await;
+    let import = cold::measure("import-csv", None, &[], options.cold_runs, async || {
+        let key = format!("imports/observations/bench-cold/S01/{}.csv", unique("cold"));
+        upload(&s3, &key, small.clone()).await;
+        serde_json::to_value(s3_event(&key).await).expect("an S3 event")
+    })
+    .await;
+    let mut cold_starts = vec![runtime_only, with_sdk, submit, import];
+    cold::relate_to(&mut cold_starts, baseline);
+    let sizes = ["hello-lambda", "submit-questionnaire", "import-csv"]
+        .map(cold::size_as_deployed)
+        .into();
 
     eprintln!(
         "warm submissions ({} runs of {} requests)",
@@ -173,14 +171,17 @@ async fn main() {
             decode.push(floor::decode_ns_per_row(&file.key(run), &file.csv) / 1000.0);
             pipeline.push(floor::pipeline_ns_per_row(&file.key(run), &file.csv, rows).await / 1000.0);
         }
+        let (function, peer) = (Side::of_function(&ours), Side::of_peer(&peer));
+        let (ceiling, pipeline) = (Spread::of(&ceiling), Spread::of(&pipeline));
         imports.push(ImportResults {
             rows,
             file_mib: mib(file.csv.len()),
-            function: Side::of_function(&ours),
-            ceiling_rows_per_s: Spread::of(&ceiling),
-            peer: Side::of_peer(&peer),
-            floor_decode_us_per_row: Spread::of(&decode),
-            floor_pipeline_us_per_row: Spread::of(&pipeline),
+            ratios: ImportRatios::of(&function, &ceiling, &peer, &pipeline),
+            function,
+            ceiling_rows_per_s: ceiling,
+            peer,
+            floor_row_work_wall_us_per_row: Spread::of(&decode),
+            floor_pipeline_cpu_us_per_row: pipeline,
         });
     }
 
@@ -201,20 +202,26 @@ async fn main() {
         None
     };
 
+    let out = repo_path("").join(&options.out);
     let results = Results {
-        machine: report::Machine::here(concurrency),
+        machine: report::Machine::here(concurrency, load.stop().await),
+        options,
         cold_starts,
+        sizes,
         submissions,
         imports,
         large_file,
     };
-    std::fs::create_dir_all(&options.out).expect("the output folder");
+    std::fs::create_dir_all(&out).expect("the output folder");
     let json = serde_json::to_string_pretty(&results).expect("results as JSON");
-    std::fs::write(options.out.join("results.json"), json + "\n").expect("writing results.json");
+    std::fs::write(out.join("results.json"), json + "\n").expect("writing results.json");
     let markdown = report::markdown(&results);
-    std::fs::write(options.out.join("RESULTS.md"), &markdown).expect("writing RESULTS.md");
+    std::fs::write(out.join("RESULTS.md"), &markdown).expect("writing RESULTS.md");
     println!("{markdown}");
 }
+
+/// The hello-lambda the functions' cold start is compared with (see `src/bin/hello-lambda.rs`).
+pub const HELLO_WITH_SDK: &str = "SDK set-up + one GetItem";
 
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / 1_048_576.0
