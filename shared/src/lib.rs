@@ -4,6 +4,12 @@
 //! Dependencies run one way: `questionnaire` → `submission` → `store` → `audit` → `api` / `import`; `error`, `time`,
 //! `config`, `aws` and `telemetry` are neutral helpers any layer may use.
 
+// A row whose rules panic is reported as rejected, and a handler's panic answered as an error, only when panics
+// unwind. `cargo lambda build --release` (what `sam build` runs) builds with `panic = "abort"` unless the workspace's
+// release profile names a strategy: such a build fails here instead of deploying functions that crash on a panic.
+#[cfg(panic = "abort")]
+compile_error!("panics must unwind: keep `panic = \"unwind\"` in [profile.release] of the workspace's Cargo.toml");
+
 pub mod api;
 pub mod audit;
 pub mod aws;
