@@ -8,16 +8,21 @@ import boto3
 from conftest import SCRIPTS
 
 
-def test_provision_creates_the_clinical_tables_with_streams_of_old_and_new_images(tmp_path, monkeypatch):
+def provision(tmp_path, monkeypatch):
+    """Runs `local_stack.py provision` on the test's moto server, writing the env files into `tmp_path`."""
     # The stack's region: provision creates buckets without a location constraint, as us-east-1 wants them.
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    provision = subprocess.run(
+    result = subprocess.run(
         [sys.executable, SCRIPTS / "local_stack.py", "provision", tmp_path / "functions.env", tmp_path / "res.env"],
         capture_output=True,
         text=True,
     )
-    assert provision.returncode == 0, provision.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_provision_creates_the_clinical_tables_with_streams_of_old_and_new_images(tmp_path, monkeypatch):
+    provision(tmp_path, monkeypatch)
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
 
     for table in ("SubmissionsTable", "ObservationsTable"):
@@ -29,14 +34,7 @@ def test_provision_creates_the_clinical_tables_with_streams_of_old_and_new_image
 
 
 def test_the_functions_variables_are_the_templates_but_those_that_differ_between_functions(tmp_path, monkeypatch):
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    provision = subprocess.run(
-        [sys.executable, SCRIPTS / "local_stack.py", "provision", tmp_path / "functions.env", tmp_path / "res.env"],
-        capture_output=True,
-        text=True,
-    )
-    assert provision.returncode == 0, provision.stderr[-2000:]
+    provision(tmp_path, monkeypatch)
     env = dict(line.split("=", 1) for line in (tmp_path / "functions.env").read_text().splitlines())
     # The metrics' Stack dimension, as AWS::StackName resolves locally.
     assert env["STACK_NAME"] == "local"
