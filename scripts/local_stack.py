@@ -207,13 +207,8 @@ def as_sent(event_file, out_file):
             data = event_path.parent / "data" / key.rsplit("/", 1)[-1]
             if not data.is_file():
                 raise SystemExit(f"{event_path.name} names s3://{bucket}/{key}; no {data} to upload")
-            answer = s3.put_object(Bucket=bucket, Key=key, Body=data.read_bytes())
-            uploaded[(bucket, key)] = (answer["ETag"].strip('"'), answer.get("VersionId"), data.stat().st_size)
-            print(f"uploaded {data} to s3://{bucket}/{key}", file=sys.stderr)
+            uploaded[(bucket, key)] = _upload(s3, data, bucket, key)
         return uploaded[(bucket, key)]
-
-    def sequencer():
-        return f"{time.time_ns():020X}"
 
     for record in event.get("Records", []):
         if "s3" not in record:
@@ -221,10 +216,7 @@ def as_sent(event_file, out_file):
         bucket, obj = record["s3"]["bucket"]["name"], record["s3"]["object"]
         key = unquote(obj["key"].replace("+", " "))
         if key.startswith("imports/") and key.endswith(".csv"):
-            etag, version, size = put(bucket, key)
-            obj.update(eTag=etag, size=size, sequencer=sequencer())
-            if version:
-                obj["versionId"] = version
+            _name_version(obj, *put(bucket, key))
     out_path.write_text(json.dumps(event, indent=2) + "\n")
 
 
@@ -234,16 +226,27 @@ def upload_as_sent(data_file, key, out_file):
     a fresh sequencer."""
     data, event = Path(data_file), json.loads((ROOT / "events" / "s3-put-observations.json").read_text())
     bucket = Resolver(load_template()).physical_name("ImportBucket")
-    answer = boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data.read_bytes())
-    print(f"uploaded {data} to s3://{bucket}/{key}", file=sys.stderr)
+    uploaded = _upload(boto3.client("s3"), data, bucket, key)
     [record] = event["Records"]
     record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
     obj = record["s3"]["object"]
-    obj.update(key=quote_plus(key, safe="/"), eTag=answer["ETag"].strip('"'), size=data.stat().st_size)
-    obj.update(sequencer=f"{time.time_ns():020X}")
-    if answer.get("VersionId"):
-        obj["versionId"] = answer["VersionId"]
+    obj["key"] = quote_plus(key, safe="/")
+    _name_version(obj, *uploaded)
     Path(out_file).write_text(json.dumps(event, indent=2) + "\n")
+
+
+def _upload(s3, data, bucket, key):
+    """Puts the file DATA under KEY; the new version's ETag, version id (None when unversioned) and size."""
+    answer = s3.put_object(Bucket=bucket, Key=key, Body=data.read_bytes())
+    print(f"uploaded {data} to s3://{bucket}/{key}", file=sys.stderr)
+    return answer["ETag"].strip('"'), answer.get("VersionId"), data.stat().st_size
+
+
+def _name_version(obj, etag, version, size):
+    """Makes an event's object name the uploaded version, as S3 sends it, with a fresh sequencer."""
+    obj.update(eTag=etag, size=size, sequencer=f"{time.time_ns():020X}")
+    if version:
+        obj["versionId"] = version
 
 
 # What only the job record keeps and nothing may show: the secret its questionnaire ids derive from, the lease's owner
