@@ -26,6 +26,12 @@ pub enum ImportError {
         #[source]
         source: BoxError,
     },
+    #[error("the upload record of import {import_id} could not be checked")]
+    Upload {
+        import_id: String,
+        #[source]
+        source: BoxError,
+    },
     #[error("no random bytes for import {import_id}")]
     Randomness {
         import_id: String,
@@ -47,6 +53,13 @@ impl ImportError {
         }
     }
 
+    pub fn upload(import_id: &str, source: impl Into<BoxError>) -> Self {
+        Self::Upload {
+            import_id: import_id.to_owned(),
+            source: source.into(),
+        }
+    }
+
     pub fn job_store(import_id: &str, source: StoreError) -> Self {
         Self::JobStore {
             import_id: import_id.to_owned(),
@@ -61,6 +74,7 @@ impl From<ImportError> for lambda_runtime::Diagnostic {
             ImportError::Report { .. } => "ImportReportFailed",
             ImportError::JobStore { .. } => "ImportJobStoreFailed",
             ImportError::Continuation { .. } => "ImportContinuationFailed",
+            ImportError::Upload { .. } => "ImportUploadCheckFailed",
             ImportError::Randomness { .. } => "ImportRandomnessFailed",
             ImportError::LeaseLost { .. } => "ImportLeaseLost",
         };

@@ -18,6 +18,7 @@ pub mod rejection;
 pub mod report;
 mod service;
 pub mod tally;
+pub mod upload;
 pub mod writer;
 
 pub use error::ImportError;

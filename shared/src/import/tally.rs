@@ -219,6 +219,12 @@ impl Tally {
         self.lock().counts()
     }
 
+    /// The rows committed so far (imported or rejected) and the first row not committed: how far this run has come.
+    pub fn committed(&self) -> (Counts, RowPos) {
+        let inner = self.lock();
+        (inner.counts(), inner.low_water())
+    }
+
     /// Closes the accounting once every task has ended; rows not committed were not reached.
     pub fn finish(&self) -> std::io::Result<Finished> {
         let mut inner = self.lock();

@@ -73,11 +73,17 @@ pub async fn claim_renew_and_take_over<J: JobStore>(store: &J, bucket: &str, uni
     );
 
     assert_eq!(
-        store.renew(&id, "nonce-a", T0 + 2 * LEASE_MS, T0 + 10).await.unwrap(),
+        store
+            .renew(&id, "nonce-a", T0 + 2 * LEASE_MS, T0 + 10, None)
+            .await
+            .unwrap(),
         Hold::Held
     );
     assert_eq!(
-        store.renew(&id, "nonce-b", T0 + 2 * LEASE_MS, T0 + 10).await.unwrap(),
+        store
+            .renew(&id, "nonce-b", T0 + 2 * LEASE_MS, T0 + 10, None)
+            .await
+            .unwrap(),
         Hold::Lost
     );
     assert_eq!(
@@ -88,7 +94,10 @@ pub async fn claim_renew_and_take_over<J: JobStore>(store: &J, bucket: &str, uni
     let after = T0 + 2 * LEASE_MS + 1;
     assert_eq!(store.hold(&id, "nonce-a", after).await.unwrap(), Hold::Lost, "run out");
     assert_eq!(
-        store.renew(&id, "nonce-a", after + LEASE_MS, after).await.unwrap(),
+        store
+            .renew(&id, "nonce-a", after + LEASE_MS, after, None)
+            .await
+            .unwrap(),
         Hold::Lost
     );
 
@@ -96,7 +105,7 @@ pub async fn claim_renew_and_take_over<J: JobStore>(store: &J, bucket: &str, uni
     // A save by the holder keeps the lease as renewed, not as it was when claimed.
     let renewed_to = after + 5 * LEASE_MS;
     assert_eq!(
-        store.renew(&id, "nonce-b", renewed_to, after + 1).await.unwrap(),
+        store.renew(&id, "nonce-b", renewed_to, after + 1, None).await.unwrap(),
         Hold::Held
     );
     assert!(store.save(&taken).await.unwrap());
@@ -193,7 +202,10 @@ pub async fn one_writer_per_key_and_older_imports_fenced<J: JobStore>(store: &J,
     let v1_id = &v1.summary.import_id;
     assert_eq!(store.hold(v1_id, "old", T0 + 6).await.unwrap(), Hold::Fenced);
     assert_eq!(
-        store.renew(v1_id, "old", T0 + LEASE_MS + 6, T0 + 6).await.unwrap(),
+        store
+            .renew(v1_id, "old", T0 + LEASE_MS + 6, T0 + 6, None)
+            .await
+            .unwrap(),
         Hold::Fenced
     );
     assert!(

@@ -137,6 +137,47 @@ impl Job {
     }
 }
 
+/// How far an import has come: rows committed (imported or rejected) and the bytes of the file before the first
+/// row not committed. Written with each lease renewal, so that a running import shows progress between checkpoints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub rows_done: u64,
+    pub bytes_done: u64,
+}
+
+impl Progress {
+    /// As of the job's last checkpoint (or its end): `size` is the object's, the bytes done of a completed file.
+    pub fn at_checkpoint(summary: &FileSummary, size: Option<u64>) -> Self {
+        let bytes_done = match (summary.status, summary.resume_from, size) {
+            (FileStatus::Completed, _, Some(size)) => size,
+            (_, Some(at), _) => at.byte_offset,
+            _ => 0,
+        };
+        Self {
+            rows_done: summary.rows.imported + summary.rows.rejected,
+            bytes_done,
+        }
+    }
+}
+
+/// The progress a renewal wrote, and when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveProgress {
+    #[serde(flatten)]
+    pub progress: Progress,
+    /// RFC 3339, UTC, milliseconds.
+    pub at: String,
+}
+
+/// An import job as the API shows it: its summary, and the progress its last renewal wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobView {
+    pub summary: FileSummary,
+    pub live: Option<LiveProgress>,
+}
+
 /// 128 random bits as hex, from the operating system's cryptographic source.
 fn random_token() -> Result<String, BoxError> {
     let mut bytes = [0u8; 16];

@@ -2,13 +2,15 @@
 
 use super::{
     BatchSink, ByteRange, Claimed, Continuations, Entered, Item, JobStore, Object, ObjectSource, ReportBody,
-    ReportSink, SinkError, SourceError,
+    ReportSink, SinkError, SourceError, UploadStore,
 };
 use crate::error::BoxError;
 use crate::import::event::{ContinueImport, ObjectRef};
-use crate::import::job::{self, Claim, Decision, Hold, Job, KeyRecord, Lease, Turn};
+use crate::import::job::{self, Claim, Decision, Hold, Job, JobView, KeyRecord, Lease, LiveProgress, Progress, Turn};
 use crate::import::report::FileSummary;
+use crate::import::upload::{self, Arrival, ArrivalWrite, ObjectFacts, Upload, UploadState};
 use crate::store::StoreError;
+use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
@@ -40,12 +42,24 @@ struct Stored {
     content_type: Option<String>,
     /// The body breaks off after this many bytes, as a dropped connection would.
     breaks_after: Option<usize>,
+    /// Base64 of the SHA-256 it was uploaded with, if it was (S3 keeps one only when the upload sent one).
+    sha256: Option<String>,
 }
 
 impl MemoryBucket {
     /// Stores an object, replacing what the key held: an upload, or (in tests) someone swapping a report part.
     pub fn insert(&self, bucket: &str, key: &str, bytes: impl Into<Vec<u8>>) {
         self.store(bucket, key, bytes.into(), None);
+    }
+
+    /// Stores an object uploaded with its SHA-256 (`x-amz-checksum-sha256`), as a pre-signed upload URL asks.
+    pub fn insert_with_checksum(&self, bucket: &str, key: &str, bytes: impl Into<Vec<u8>>) {
+        let bytes = bytes.into();
+        let sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+        self.store(bucket, key, bytes, None);
+        if let Some(stored) = lock(&self.objects).get_mut(&(bucket.to_owned(), key.to_owned())) {
+            stored.sha256 = Some(sha256);
+        }
     }
 
     /// An object whose body fails with an I/O error after `breaks_after` bytes.
@@ -59,6 +73,7 @@ impl MemoryBucket {
             bytes: Arc::new(bytes),
             content_type: None,
             breaks_after,
+            sha256: None,
         };
         lock(&self.objects).insert((bucket.to_owned(), key.to_owned()), stored);
     }
@@ -101,10 +116,7 @@ impl MemoryBucket {
 impl ObjectSource for MemoryBucket {
     async fn open(&self, object: &ObjectRef, range: ByteRange) -> Result<Object, SourceError> {
         self.opens.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let stored = lock(&self.objects)
-            .get(&(object.bucket.clone(), object.key.clone()))
-            .cloned()
-            .ok_or_else(|| SourceError::NotFound(format!("no object {} in memory", object.key)))?;
+        let stored = self.stored(object)?;
         let size = stored.bytes.len();
         let from = usize::try_from(range.from).unwrap_or(usize::MAX).min(size);
         let to = range
@@ -121,6 +133,23 @@ impl ObjectSource for MemoryBucket {
                 breaks_after: stored.breaks_after.map(|b| b.saturating_sub(from)),
             }),
         })
+    }
+
+    async fn facts(&self, object: &ObjectRef) -> Result<ObjectFacts, SourceError> {
+        let stored = self.stored(object)?;
+        Ok(ObjectFacts {
+            size: stored.bytes.len() as u64,
+            sha256: stored.sha256,
+        })
+    }
+}
+
+impl MemoryBucket {
+    fn stored(&self, object: &ObjectRef) -> Result<Stored, SourceError> {
+        lock(&self.objects)
+            .get(&(object.bucket.clone(), object.key.clone()))
+            .cloned()
+            .ok_or_else(|| SourceError::NotFound(format!("no object {} in memory", object.key)))
     }
 }
 
@@ -171,6 +200,7 @@ impl ReportSink for MemoryBucket {
             etag: etag.clone(),
             content_type: Some(content_type.to_owned()),
             breaks_after: None,
+            sha256: None,
         };
         lock(&self.objects).insert((bucket.to_owned(), key.to_owned()), stored);
         Ok(etag)
@@ -210,6 +240,11 @@ pub struct MemoryJobStore {
     keys: Mutex<HashMap<(String, String), KeyRecord>>,
     renewals: Mutex<Vec<String>>,
     holds: Mutex<Vec<String>>,
+    uploads: Mutex<std::collections::BTreeMap<String, Upload>>,
+    /// The progress written with the last renewal, until the next save replaces the record.
+    live: Mutex<HashMap<String, LiveProgress>>,
+    /// Every progress a renewal reported, in order.
+    reported: Mutex<Vec<(String, Progress)>>,
 }
 
 impl MemoryJobStore {
@@ -235,6 +270,20 @@ impl MemoryJobStore {
     /// How many times the job was checked before a batch.
     pub fn holds(&self, import_id: &str) -> usize {
         lock(&self.holds).iter().filter(|id| *id == import_id).count()
+    }
+
+    /// The progress the last renewal wrote, unless a save replaced the record since.
+    pub fn live_progress(&self, import_id: &str) -> Option<Progress> {
+        lock(&self.live).get(import_id).map(|live| live.progress)
+    }
+
+    /// Every progress the renewals of a job reported (held or not), oldest first.
+    pub fn progress_reported(&self, import_id: &str) -> Vec<Progress> {
+        lock(&self.reported)
+            .iter()
+            .filter(|(id, _)| id == import_id)
+            .map(|(_, progress)| *progress)
+            .collect()
     }
 
     /// Lets every lease run out now, as time does for an invocation that died holding one.
@@ -272,16 +321,33 @@ impl JobStore for MemoryJobStore {
             return Ok(false);
         };
         lock(&self.writes).push(job.summary.clone());
+        lock(&self.live).remove(&job.summary.import_id);
         jobs.insert(job.summary.import_id.clone(), job);
         Ok(true)
     }
 
-    async fn renew(&self, import_id: &str, owner: &str, until_ms: u64, now_ms: u64) -> Result<Hold, StoreError> {
+    async fn renew(
+        &self,
+        import_id: &str,
+        owner: &str,
+        until_ms: u64,
+        now_ms: u64,
+        progress: Option<Progress>,
+    ) -> Result<Hold, StoreError> {
         lock(&self.renewals).push(import_id.to_owned());
+        if let Some(progress) = progress {
+            lock(&self.reported).push((import_id.to_owned(), progress));
+        }
         let mut jobs = lock(&self.jobs);
         let held = job::hold(jobs.get(import_id), owner, now_ms);
         if let (Hold::Held, Some(job)) = (held, jobs.get_mut(import_id)) {
             job.lease.until_ms = until_ms;
+            if let Some(progress) = progress {
+                let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
+                    .map(crate::time::rfc3339_millis)
+                    .unwrap_or_default();
+                lock(&self.live).insert(import_id.to_owned(), LiveProgress { progress, at });
+            }
         }
         Ok(held)
     }
@@ -314,6 +380,76 @@ impl JobStore for MemoryJobStore {
                 Entered::Waiting
             }
         })
+    }
+
+    async fn arrive(
+        &self,
+        upload_id: &str,
+        key: &str,
+        import_id: &str,
+        facts: &ObjectFacts,
+        now: &str,
+    ) -> Result<Arrival, StoreError> {
+        let mut uploads = lock(&self.uploads);
+        let (arrival, write) = upload::arrive(uploads.get(upload_id), key, facts);
+        if let Some(stored) = uploads.get_mut(upload_id) {
+            match write {
+                ArrivalWrite::Attach => {
+                    stored.upload_state = UploadState::Attached;
+                    stored.job_id = Some(import_id.to_owned());
+                    stored.refusal = None;
+                    stored.arrived_at = Some(now.to_owned());
+                }
+                ArrivalWrite::Refuse(refusal) => {
+                    stored.upload_state = UploadState::Refused;
+                    stored.refusal = Some(refusal);
+                    stored.arrived_at = Some(now.to_owned());
+                }
+                ArrivalWrite::Nothing => {}
+            }
+        }
+        Ok(arrival)
+    }
+}
+
+impl UploadStore for MemoryJobStore {
+    async fn announce(&self, upload: &Upload) -> Result<bool, StoreError> {
+        let mut uploads = lock(&self.uploads);
+        if uploads.contains_key(&upload.upload_id) || lock(&self.jobs).contains_key(&upload.upload_id) {
+            return Ok(false);
+        }
+        uploads.insert(upload.upload_id.clone(), upload.clone());
+        Ok(true)
+    }
+
+    async fn upload(&self, upload_id: &str) -> Result<Option<Upload>, StoreError> {
+        Ok(lock(&self.uploads).get(upload_id).cloned())
+    }
+
+    async fn uploads_of_site(
+        &self,
+        site_key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Upload>, bool), StoreError> {
+        let mut of_site: Vec<Upload> = lock(&self.uploads)
+            .values()
+            .rev()
+            .filter(|u| u.site_key == site_key && after.is_none_or(|after| u.upload_id.as_str() < after))
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        let more = of_site.len() > limit;
+        of_site.truncate(limit);
+        Ok((of_site, more))
+    }
+
+    async fn job_view(&self, import_id: &str) -> Result<Option<JobView>, StoreError> {
+        let live = lock(&self.live).get(import_id).cloned();
+        Ok(lock(&self.jobs).get(import_id).map(|job| JobView {
+            summary: job.summary.clone(),
+            live,
+        }))
     }
 }
 

@@ -12,8 +12,9 @@ pub mod memory;
 pub mod s3;
 
 use super::event::{ContinueImport, ObjectRef};
-use super::job::{Claim, Hold, IdBasis, Job, Lease};
+use super::job::{Claim, Hold, IdBasis, Job, JobView, Lease, Progress};
 use super::report::FileSummary;
+use super::upload::{Arrival, ObjectFacts, Upload};
 use crate::error::BoxError;
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -63,6 +64,10 @@ pub trait ObjectSource: Send + Sync {
     /// Opens a range of the object version the reference names: its version id, else its ETag (a ranged read of
     /// a later upload under the same key must not be mixed into an import of the earlier one).
     fn open(&self, object: &ObjectRef, range: ByteRange) -> impl Future<Output = Result<Object, SourceError>> + Send;
+
+    /// The size of the object version the reference names, and the SHA-256 it was uploaded with (if any), without
+    /// reading it: what an announced upload is checked by.
+    fn facts(&self, object: &ObjectRef) -> impl Future<Output = Result<ObjectFacts, SourceError>> + Send;
 }
 
 /// A report's content: small ones in memory, the rejected rows spilled to a temporary file.
@@ -140,13 +145,15 @@ pub trait JobStore: Send + Sync + 'static {
     fn save(&self, job: &Job) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Extends the lease `owner` holds on job `import_id` to `until_ms`, if it holds it still, it has not run out
-    /// (before `now_ms`) and the job has not been fenced; otherwise says which.
+    /// (before `now_ms`) and the job has not been fenced; otherwise says which. With the renewal, the job record
+    /// shows `progress`: how far the import has come since its last checkpoint.
     fn renew(
         &self,
         import_id: &str,
         owner: &str,
         until_ms: u64,
         now_ms: u64,
+        progress: Option<Progress>,
     ) -> impl Future<Output = Result<Hold, StoreError>> + Send;
 
     /// Whether `owner` may still write for job `import_id` (a strongly consistent read).
@@ -155,6 +162,40 @@ pub trait JobStore: Send + Sync + 'static {
     /// Records the job's version as its key's latest and makes the job the key's writer, as
     /// [`crate::import::job::turn`] says; an older import still writing is fenced, and the answer is to wait.
     fn enter(&self, job: &Job, now_ms: u64) -> impl Future<Output = Result<Entered, StoreError>> + Send;
+
+    /// An object arrived at the key of upload `upload_id` (if one was announced there, see `upload`): attaches it
+    /// to job `import_id` if it is the announced file, records the refusal if not, as
+    /// [`crate::import::upload::arrive`] says. `now` is when, as stored (RFC 3339).
+    fn arrive(
+        &self,
+        upload_id: &str,
+        key: &str,
+        import_id: &str,
+        facts: &ObjectFacts,
+        now: &str,
+    ) -> impl Future<Output = Result<Arrival, StoreError>> + Send;
+}
+
+/// What the import API keeps in the jobs table: uploads announced by people (see `upload`), and a view of the jobs
+/// they became. The import itself attaches arrivals through [`JobStore::arrive`].
+pub trait UploadStore: Send + Sync {
+    /// Records an announced upload; `Ok(false)` if its id is taken.
+    fn announce(&self, upload: &Upload) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The upload record `upload_id`, if there is one (a job's id names none).
+    fn upload(&self, upload_id: &str) -> impl Future<Output = Result<Option<Upload>, StoreError>> + Send;
+
+    /// A site's uploads (`upload::site_key`), newest first, after upload `after` (the last of the page before), at
+    /// most `limit`; and whether there may be more.
+    fn uploads_of_site(
+        &self,
+        site_key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<Upload>, bool), StoreError>> + Send;
+
+    /// The job `import_id`: its summary and the progress its last renewal wrote.
+    fn job_view(&self, import_id: &str) -> impl Future<Output = Result<Option<JobView>, StoreError>> + Send;
 }
 
 /// How an import that stopped at its checkpoint goes on: in another invocation.

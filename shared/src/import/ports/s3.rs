@@ -3,6 +3,7 @@
 use super::{ByteRange, Object, ObjectSource, ReportBody, ReportSink, SourceError};
 use crate::error::BoxError;
 use crate::import::event::ObjectRef;
+use crate::import::upload::ObjectFacts;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
@@ -71,6 +72,35 @@ impl ObjectSource for S3Objects {
             size,
             body: Box::new(output.body.into_async_read()),
         })
+    }
+
+    async fn facts(&self, object: &ObjectRef) -> Result<ObjectFacts, SourceError> {
+        let mut head = self
+            .client
+            .head_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled);
+        head = match (&object.version_id, &object.etag) {
+            (Some(version), _) => head.version_id(version),
+            (None, Some(etag)) => head.if_match(format!("\"{}\"", etag.trim_matches('"'))),
+            (None, None) => head,
+        };
+        let output = head.send().await.map_err(|e| {
+            let message = format!("HeadObject failed: {}", DisplayErrorContext(&e));
+            match e.raw_response().map(|r| r.status().as_u16()) {
+                Some(412) => SourceError::Changed(message),
+                Some(404) => SourceError::NotFound(message),
+                _ => SourceError::Unreadable(message),
+            }
+        })?;
+        let size = output
+            .content_length
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| SourceError::Unreadable("HeadObject answered without a content length".into()))?;
+        // A multipart upload's checksum is of its parts (`<base64>-<parts>`): not the whole file's SHA-256.
+        let sha256 = output.checksum_sha256.filter(|c| !c.contains('-'));
+        Ok(ObjectFacts { size, sha256 })
     }
 }
 

@@ -5,10 +5,11 @@
 use super::{epoch_ms, ImportService, Outcome};
 use crate::import::deadline::StopAt;
 use crate::import::error::ImportError;
-use crate::import::job::{Claim, Hold, IdBasis, Job, Lease};
+use crate::import::job::{Claim, Hold, IdBasis, Job, Lease, Progress};
 use crate::import::ports::{
     BatchSink, Claimed, Continuations, Entered, JobStore, ObjectSource, ReportSink, WritePermit,
 };
+use crate::import::tally::Tally;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,9 +24,22 @@ use tokio_util::sync::CancellationToken;
 pub(super) struct Standing {
     pub stopped: CancellationToken,
     why: OnceLock<Hold>,
+    /// The run's accounting once reading has begun, and the rows the job had committed before this invocation:
+    /// what the renewals report as progress.
+    pub live: OnceLock<(Arc<Tally>, u64)>,
 }
 
 impl Standing {
+    /// How far the import has come, once reading has begun.
+    fn progress(&self) -> Option<Progress> {
+        let (tally, done_before) = self.live.get()?;
+        let (counts, next) = tally.committed();
+        Some(Progress {
+            rows_done: done_before + counts.imported + counts.rejected,
+            bytes_done: next.byte_offset,
+        })
+    }
+
     fn lose(&self, why: Hold) {
         let _ = self.why.set(why);
         self.stopped.cancel();
@@ -171,7 +185,7 @@ where
                 let renewed = self
                     .backends
                     .jobs
-                    .renew(import_id, owner, epoch_ms(until), epoch_ms(now))
+                    .renew(import_id, owner, epoch_ms(until), epoch_ms(now), standing.progress())
                     .await;
                 match renewed {
                     Ok(Hold::Held) => held_until = until,

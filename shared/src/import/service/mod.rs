@@ -13,10 +13,12 @@ mod read;
 
 use super::deadline::{self, DeadlineSource, StopAt};
 use super::error::ImportError;
+use super::event::ObjectRef;
 use super::event::{self, ImportEvent, Planned};
 use super::job::{Claim, Job};
-use super::ports::{BatchSink, Continuations, JobStore, ObjectSource, ReportBody, ReportSink};
+use super::ports::{BatchSink, Continuations, JobStore, ObjectSource, ReportBody, ReportSink, SourceError};
 use super::report::{FileSummary, ImportResponse, Skipped};
+use super::upload::{self, Arrival};
 use crate::config::ImportConfig;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -118,8 +120,24 @@ where
             let claim = match planned {
                 Planned::Import(object, import_id) => {
                     let now = time::OffsetDateTime::now_utc();
-                    let fresh = Job::start(import_id.clone(), &object, now)
-                        .map_err(|source| ImportError::Randomness { import_id, source })?;
+                    let mut fresh =
+                        Job::start(import_id.clone(), &object, now).map_err(|source| ImportError::Randomness {
+                            import_id: import_id.clone(),
+                            source,
+                        })?;
+                    match self.arrival(&object, &import_id, now).await? {
+                        Arrival::NotAnnounced => {}
+                        Arrival::Attached { requested_by } => fresh.uploader = Some(requested_by),
+                        Arrival::Refused(refusal) => {
+                            tracing::warn!(%import_id, refusal = refusal.as_str(), "upload refused");
+                            response.skipped.push(Skipped {
+                                key: object.key,
+                                reason: format!("refused: {}", refusal.message()),
+                                import_id: Some(import_id),
+                            });
+                            continue;
+                        }
+                    }
                     Claim::Event(Box::new(fresh))
                 }
                 Planned::Continue(next) => Claim::Continue {
@@ -157,6 +175,33 @@ where
             }
         }
         Ok(response)
+    }
+
+    /// Whether an object arrived at the key of an upload announced through the API, and if so whether it is the
+    /// announced file. The upload record, which this project wrote, says who uploaded it; the event's principal is
+    /// then only the signer of the URL.
+    async fn arrival(
+        &self,
+        object: &ObjectRef,
+        import_id: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<Arrival, ImportError> {
+        let Some(upload_id) = upload::upload_id_of(&object.key) else {
+            return Ok(Arrival::NotAnnounced);
+        };
+        let facts = match self.backends.objects.facts(object).await {
+            Ok(facts) => facts,
+            // Gone already: the import records that, whoever uploaded it.
+            Err(SourceError::NotFound(_)) => return Ok(Arrival::NotAnnounced),
+            Err(e) => return Err(ImportError::upload(import_id, e)),
+        };
+        let at = crate::time::rfc3339_millis(now);
+        let arrived = self
+            .backends
+            .jobs
+            .arrive(upload_id, &object.key, import_id, &facts, &at)
+            .await;
+        arrived.map_err(|e| ImportError::upload(import_id, e))
     }
 
     /// Writes report `key` of the import `summary` describes, next to its object; `what` names it in errors.

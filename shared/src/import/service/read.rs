@@ -115,6 +115,8 @@ where
         )
         .map_err(|e| ImportError::report("the rejected-rows file", &job.summary.import_id, e))?;
         let tally = Arc::new(tally);
+        let done_before = job.summary.rows.imported + job.summary.rows.rejected;
+        let _ = standing.live.set((Arc::clone(&tally), done_before));
         let facts = FileFacts {
             provenance: Provenance {
                 bucket: object.bucket.clone(),

@@ -5,8 +5,9 @@
 
 use super::condition_failed;
 use crate::import::ids::IdSecret;
-use crate::import::job::{self, Claim, Decision, Hold, IdBasis, Job, KeyRecord, Lease, Turn};
-use crate::import::ports::{Claimed, Entered, Item, JobStore};
+use crate::import::job::{self, Claim, Decision, Hold, IdBasis, Job, KeyRecord, Lease, LiveProgress, Progress, Turn};
+use crate::import::ports::{Claimed, Entered, Item, JobStore, UploadStore};
+use crate::import::upload::{self, Arrival, ArrivalWrite, ObjectFacts, Upload, UploadState};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -14,8 +15,8 @@ use aws_sdk_dynamodb::Client;
 use sha2::{Digest, Sha256};
 
 pub struct DynamoJobStore {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
 }
 
 /// The job record's attributes beside the summary's (and the key record's, for the id basis).
@@ -27,6 +28,8 @@ const LEASE_UNTIL: &str = "leaseUntil";
 const CONTINUATION: &str = "continuation";
 const FENCED_BY: &str = "fencedBy";
 const PARTS: &str = "reportPartRefs";
+/// The progress written with the last renewal (a save replaces the record without it: the summary then says).
+pub(crate) const LIVE_PROGRESS: &str = "liveProgress";
 /// The key record's.
 const SEQUENCER: &str = "sequencer";
 const ACTIVE: &str = "active";
@@ -34,7 +37,7 @@ const ACTIVE: &str = "active";
 /// How often a lost race is decided again before the store gives up.
 const RACES: usize = 5;
 
-fn s(value: &str) -> AttributeValue {
+pub(super) fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
@@ -80,6 +83,18 @@ impl DynamoJobStore {
             item.insert(PARTS.into(), parts);
         }
         Ok(item)
+    }
+
+    /// The renewal's progress, with when it was measured.
+    fn live(&self, progress: Progress, now_ms: u64) -> Result<AttributeValue, StoreError> {
+        let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
+            .map(crate::time::rfc3339_millis)
+            .unwrap_or_default();
+        let live = LiveProgress { progress, at };
+        serde_dynamo::to_attribute_value(&live).map_err(|e| StoreError::Encode {
+            resource: self.table.clone(),
+            source: e.into(),
+        })
     }
 
     fn corrupt(&self, id: &str, what: &str) -> StoreError {
@@ -132,7 +147,7 @@ impl DynamoJobStore {
         })
     }
 
-    async fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
+    pub(super) async fn get_item(&self, id: &str) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -145,7 +160,7 @@ impl DynamoJobStore {
         Ok(output.item)
     }
 
-    async fn get(&self, import_id: &str) -> Result<Option<Job>, StoreError> {
+    pub(super) async fn get(&self, import_id: &str) -> Result<Option<Job>, StoreError> {
         let item = self.get_item(import_id).await?;
         item.map(|item| self.decode(import_id, item)).transpose()
     }
@@ -246,13 +261,25 @@ impl JobStore for DynamoJobStore {
         Err(self.gave_up("PutItem"))
     }
 
-    async fn renew(&self, import_id: &str, owner: &str, until_ms: u64, now_ms: u64) -> Result<Hold, StoreError> {
-        let renewed = self
-            .client
-            .update_item()
+    async fn renew(
+        &self,
+        import_id: &str,
+        owner: &str,
+        until_ms: u64,
+        now_ms: u64,
+        progress: Option<Progress>,
+    ) -> Result<Hold, StoreError> {
+        let mut update = self.client.update_item();
+        update = match progress {
+            Some(progress) => update
+                .update_expression("SET #until = :until, #live = :live")
+                .expression_attribute_names("#live", LIVE_PROGRESS)
+                .expression_attribute_values(":live", self.live(progress, now_ms)?),
+            None => update.update_expression("SET #until = :until"),
+        };
+        let renewed = update
             .table_name(&self.table)
             .key("importId", s(import_id))
-            .update_expression("SET #until = :until")
             .condition_expression("#owner = :me AND #until > :now AND attribute_not_exists(#fence)")
             .expression_attribute_names("#owner", LEASE_OWNER)
             .expression_attribute_names("#until", LEASE_UNTIL)
@@ -362,6 +389,52 @@ impl JobStore for DynamoJobStore {
             }
         }
         Err(self.gave_up("UpdateItem"))
+    }
+
+    async fn arrive(
+        &self,
+        upload_id: &str,
+        key: &str,
+        import_id: &str,
+        facts: &ObjectFacts,
+        now: &str,
+    ) -> Result<Arrival, StoreError> {
+        let stored = self.upload(upload_id).await?;
+        let (arrival, write) = upload::arrive(stored.as_ref(), key, facts);
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("importId", s(upload_id));
+        let update = match write {
+            ArrivalWrite::Nothing => return Ok(arrival),
+            ArrivalWrite::Attach => update
+                .update_expression("SET #state = :attached, #job = :job, #at = :now REMOVE #refusal")
+                .condition_expression("#type = :upload")
+                .expression_attribute_values(":job", s(import_id)),
+            // Never over an attachment made meanwhile.
+            ArrivalWrite::Refuse(refusal) => update
+                .update_expression("SET #state = :refused, #refusal = :refusal, #at = :now REMOVE #job")
+                .condition_expression("#type = :upload AND #state <> :attached")
+                .expression_attribute_values(":refused", self.encode_value(&UploadState::Refused)?)
+                .expression_attribute_values(":refusal", s(refusal.as_str())),
+        };
+        let written = update
+            .expression_attribute_names("#state", "uploadState")
+            .expression_attribute_names("#job", "jobId")
+            .expression_attribute_names("#at", "arrivedAt")
+            .expression_attribute_names("#refusal", "refusal")
+            .expression_attribute_names("#type", "recordType")
+            .expression_attribute_values(":attached", self.encode_value(&UploadState::Attached)?)
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":upload", s(Upload::RECORD_TYPE))
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(arrival),
+            Err(e) if condition_failed(&e) => Ok(arrival),
+            Err(e) => Err(StoreError::backend("UpdateItem", &self.table, e)),
+        }
     }
 }
 

@@ -1,10 +1,13 @@
-//! DynamoDB adapters: rows written in batches (`sink`), import jobs and the per-key records (`jobs`).
+//! DynamoDB adapters: rows written in batches (`sink`), import jobs and the per-key records (`jobs`), uploads
+//! announced through the API (`uploads`).
 
 mod jobs;
 mod sink;
+mod uploads;
 
 pub use jobs::DynamoJobStore;
 pub use sink::DynamoSink;
+pub use uploads::SITE_INDEX;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 

@@ -11,6 +11,7 @@ use crate::import::ports::Claimed;
 use crate::import::ports::{ByteRange, SourceError};
 use crate::import::ports::{Item, Object, SinkError};
 use crate::import::report::{FileErrorCode, FileStatus};
+use crate::import::upload::ObjectFacts;
 use aws_lambda_events::event::s3::S3Event;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -210,6 +211,10 @@ struct NeverOpened;
 impl ObjectSource for NeverOpened {
     async fn open(&self, _: &ObjectRef, _: ByteRange) -> Result<Object, SourceError> {
         panic!("the object was opened")
+    }
+
+    async fn facts(&self, _: &ObjectRef) -> Result<ObjectFacts, SourceError> {
+        panic!("the object was asked about")
     }
 }
 
@@ -439,6 +444,10 @@ struct Stuck;
 
 impl ObjectSource for Stuck {
     async fn open(&self, _: &ObjectRef, _: ByteRange) -> Result<Object, SourceError> {
+        std::future::pending().await
+    }
+
+    async fn facts(&self, _: &ObjectRef) -> Result<ObjectFacts, SourceError> {
         std::future::pending().await
     }
 }
@@ -748,4 +757,5 @@ async fn an_older_version_arriving_after_a_newer_one_is_superseded_and_writes_no
 }
 
 mod continuations;
+mod uploads;
 mod versions;
