@@ -39,7 +39,8 @@ LOCAL_PARAMETERS = {
     "JwtIssuer": "https://identity.local.invalid/clinical-ingest",
     "JwtAudience": "local-app-client",
 }
-# Table properties that the CreateTable API does not take (they are separate calls or AWS-only features).
+# Table properties that the CreateTable API does not take (they are separate calls or AWS-only features). The rest,
+# GlobalSecondaryIndexes included, are CreateTable's parameters as they are.
 TABLE_SKIP = {"TimeToLiveSpecification", "PointInTimeRecoverySpecification", "SSESpecification", "Tags"}
 
 

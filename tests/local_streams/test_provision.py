@@ -41,3 +41,40 @@ def test_the_functions_variables_are_the_templates_but_those_that_differ_between
     assert env["METRICS_NAMESPACE"] == "ClinicalIngest"
     # One value per function in template.yaml: one env file for all cannot hold it.
     assert "POWERTOOLS_SERVICE_NAME" not in env
+    # What the importer and the import API share is one value each, so it is there: the size limit and the bucket.
+    assert env["MAX_OBJECT_BYTES"] == "10737418240"
+    assert env["IMPORT_BUCKET"] == "local-123456789012-us-east-1-edc-imports"
+
+
+def test_provision_creates_the_jobs_tables_sparse_index_of_a_sites_imports_newest_first(tmp_path, monkeypatch):
+    provision(tmp_path, monkeypatch)
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+
+    [index] = dynamodb.describe_table(TableName="ImportJobsTable")["Table"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "bySite"
+    assert index["KeySchema"] == [
+        {"AttributeName": "siteKey", "KeyType": "HASH"},
+        {"AttributeName": "importId", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+
+    # Uploads started through the API carry siteKey and ULID import ids; a job of a file put into the bucket directly
+    # has neither and stays out of the index.
+    uploads = ["01JEQ8Z5W0AAAAAAAAAAAAAAAA", "01JEQ8Z5W1BBBBBBBBBBBBBBBB", "01JEQ8Z5W2CCCCCCCCCCCCCCCC"]
+    for import_id in uploads:
+        item = {"importId": {"S": import_id}, "siteKey": {"S": "CARDIO-7#0042"}, "status": {"S": "pending"}}
+        dynamodb.put_item(TableName="ImportJobsTable", Item=item)
+    other_site = {"importId": {"S": "01JEQ8Z5W3DDDDDDDDDDDDDDDD"}, "siteKey": {"S": "CARDIO-7#0043"}}
+    dynamodb.put_item(TableName="ImportJobsTable", Item=other_site)
+    dynamodb.put_item(TableName="ImportJobsTable", Item={"importId": {"S": "imports/observations/visit.csv#v1"}})
+
+    answer = dynamodb.query(
+        TableName="ImportJobsTable",
+        IndexName="bySite",
+        KeyConditionExpression="siteKey = :site",
+        ExpressionAttributeValues={":site": {"S": "CARDIO-7#0042"}},
+        ScanIndexForward=False,
+    )
+    assert [item["importId"]["S"] for item in answer["Items"]] == uploads[::-1]
+    # Projection ALL: the record itself, not only its keys.
+    assert all(item["status"] == {"S": "pending"} for item in answer["Items"])

@@ -261,6 +261,7 @@ def test_each_function_role_is_among_the_keys_data_users(created_key):
     via = {
         "SubmitQuestionnaireFunction": ["dynamodb", "s3"],
         "ImportCsvFunction": ["s3", "dynamodb", "sqs"],
+        "ImportApiFunction": ["dynamodb", "s3"],
         "AuditTrailFunction": ["dynamodb", "s3"],
     }
     for function_id, function in functions.items():
@@ -281,6 +282,27 @@ def test_each_function_role_is_among_the_keys_data_users(created_key):
         f"arn:aws:iam::999999999999:role/{STACK}-import-csv",
     ):
         assert use_key(stack, "kms:Decrypt", stranger) != ALLOW, stranger
+
+
+def test_every_log_group_is_encrypted_with_the_key_which_cloudwatch_logs_may_use_for_it_alone(stack):
+    groups = stack.of_type("AWS::Logs::LogGroup")
+    assert {"SubmitQuestionnaireLogs", "ImportCsvLogs", "ImportApiLogs", "AuditTrailLogs"} <= set(groups)
+    logs = {"Service": f"logs.{REGION}.amazonaws.com"}
+    for logical_id, group in groups.items():
+        assert group["Properties"]["KmsKeyId"] == data_key(stack), logical_id
+        if stack.parameters["KmsKeyArn"]:
+            continue
+        # CloudWatch Logs names the group in the encryption context; without a grant here the group is not created.
+        key_policy = stack.of_type("AWS::KMS::Key")["DataKey"]["Properties"]["KeyPolicy"]
+        group_arn = stack.arn(logical_id).removesuffix(":*")
+        for action in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"):
+            context = {"kms:EncryptionContext:aws:logs:arn": group_arn}
+            assert decide(key_policy, Request(action, stack.arn("DataKey"), logs, context)) == ALLOW, logical_id
+    if not stack.parameters["KmsKeyArn"]:
+        key_policy = stack.of_type("AWS::KMS::Key")["DataKey"]["Properties"]["KeyPolicy"]
+        other = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/other-stack/import-api"
+        request = Request("kms:Decrypt", stack.arn("DataKey"), logs, {"kms:EncryptionContext:aws:logs:arn": other})
+        assert decide(key_policy, request) != ALLOW
 
 
 def test_named_data_key_users_and_no_others_use_the_key():
@@ -354,7 +376,7 @@ def test_nobody_may_delete_or_unlock_an_audit_record_whatever_their_iam_policies
 
 def test_each_function_role_writes_only_new_records_of_its_own_kind_and_reads_none(stack):
     bucket = stack.arn("AuditTrailBucket")
-    writes = {"SubmitQuestionnaireRole": "reads/", "AuditTrailRole": "changes/"}
+    writes = {"SubmitQuestionnaireRole": "reads/", "ImportApiRole": "reads/", "AuditTrailRole": "changes/"}
     for logical_id, role in stack.of_type("AWS::IAM::Role").items():
         policies = role_policies(role)
         principal = {"AWS": stack.arn(logical_id)}
@@ -401,6 +423,244 @@ def test_every_change_of_both_clinical_tables_reaches_the_audit_function_and_is_
             assert decide_all(policies, Request(action, stack.arn(logical_id), principal)) != ALLOW, action
 
 
+# --- the import API: uploads signed for imports/ only, reports read, its own records ---------------------------
+
+
+def may(stack, role_id, action, resource):
+    role = stack.of_type("AWS::IAM::Role")[role_id]
+    return decide_all(role_policies(role), Request(action, resource, {"AWS": stack.arn(role_id)})) == ALLOW
+
+
+def test_the_import_api_role_puts_objects_under_imports_and_audit_reads_and_nowhere_else(stack):
+    # A pre-signed upload URL is a PutObject by this role: whatever the URL names, the role decides where it lands.
+    imports, audit = stack.arn("ImportBucket"), stack.arn("AuditTrailBucket")
+    for key in ("imports/observations/CARDIO-7/visit.csv", "imports/questionnaires/intake/01JEQ8Z5W0.csv"):
+        assert may(stack, "ImportApiRole", "s3:PutObject", f"{imports}/{key}"), key
+    assert may(stack, "ImportApiRole", "s3:PutObject", f"{audit}/reads/import/01JEQ8Z5W0.json")
+    for resource in (
+        f"{imports}/reports/01JEQ8Z5W0/summary.json",
+        f"{imports}/other/visit.csv",
+        f"{imports}/imports.csv",
+        imports,
+        f"{audit}/changes/x.json",
+        f"{audit}/imports/visit.csv",
+        f"{stack.arn('ImportAccessLogBucket')}/imports/visit.csv",
+    ):
+        assert not may(stack, "ImportApiRole", "s3:PutObject", resource), resource
+    # Nothing else is done to an object.
+    for action in (
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:PutObjectAcl",
+        "s3:PutObjectTagging",
+        "s3:RestoreObject",
+    ):
+        for prefix in ("imports/", "reports/"):
+            assert not may(stack, "ImportApiRole", action, f"{imports}/{prefix}x.csv"), f"{action} on {prefix}"
+
+
+def test_the_import_api_role_reads_reports_and_no_import_or_listing(stack):
+    imports = stack.arn("ImportBucket")
+    for key in ("reports/01JEQ8Z5W0/summary.json", "reports/01JEQ8Z5W0/rejected-rows.csv"):
+        assert may(stack, "ImportApiRole", "s3:GetObject", f"{imports}/{key}"), key
+    for action, resource in (
+        ("s3:GetObject", f"{imports}/imports/observations/CARDIO-7/visit.csv"),
+        ("s3:GetObjectVersion", f"{imports}/imports/observations/CARDIO-7/visit.csv"),
+        ("s3:GetObjectVersion", f"{imports}/reports/01JEQ8Z5W0/summary.json"),
+        ("s3:GetObject", f"{imports}/other/x"),
+        ("s3:ListBucket", imports),
+        ("s3:ListBucketVersions", imports),
+    ):
+        assert not may(stack, "ImportApiRole", action, resource), f"{action} on {resource}"
+
+
+def test_the_import_api_role_puts_and_reads_job_records_and_queries_only_the_by_site_index(stack):
+    table = stack.arn("ImportJobsTable")
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem"):
+        assert may(stack, "ImportApiRole", action, table), action
+    # The index it may query is the one the table has.
+    [index] = stack.of_type("AWS::DynamoDB::Table")["ImportJobsTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert may(stack, "ImportApiRole", "dynamodb:Query", f"{table}/index/{index['IndexName']}")
+    assert index["IndexName"] == "bySite"
+    for action, resource in (
+        ("dynamodb:Query", table),
+        ("dynamodb:Query", f"{table}/index/byStatus"),
+        ("dynamodb:Scan", table),
+        ("dynamodb:Scan", f"{table}/index/bySite"),
+        ("dynamodb:GetItem", f"{table}/index/bySite"),
+        # A job's record is the importer's to update; nobody deletes one.
+        ("dynamodb:UpdateItem", table),
+        ("dynamodb:DeleteItem", table),
+        ("dynamodb:BatchWriteItem", table),
+        ("dynamodb:PartiQLUpdate", table),
+        ("dynamodb:PartiQLDelete", table),
+        ("dynamodb:DeleteTable", table),
+    ):
+        assert not may(stack, "ImportApiRole", action, resource), f"{action} on {resource}"
+
+
+def test_the_import_api_role_reads_and_writes_no_other_table(stack):
+    for logical_id in set(stack.of_type("AWS::DynamoDB::Table")) - {"ImportJobsTable"}:
+        table = stack.arn(logical_id)
+        for resource in (table, f"{table}/index/bySite", f"{table}/stream/2026-01-01T00:00:00.000"):
+            for action in (
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:Scan",
+                "dynamodb:PutItem",
+                "dynamodb:GetRecords",
+            ):
+                assert not may(stack, "ImportApiRole", action, resource), f"{action} on {resource}"
+
+
+def test_the_jobs_tables_index_lists_a_sites_uploads_only_newest_first(stack):
+    table = stack.of_type("AWS::DynamoDB::Table")["ImportJobsTable"]["Properties"]
+    [index] = table["GlobalSecondaryIndexes"]
+    assert index == {
+        "IndexName": "bySite",
+        "KeySchema": [
+            {"AttributeName": "siteKey", "KeyType": "HASH"},
+            {"AttributeName": "importId", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    # Sparse: siteKey is no key of the table, so a record without it (a file put into the bucket directly) is not
+    # in the index; the sort key is the table's own, a ULID for an upload.
+    assert table["KeySchema"] == [{"AttributeName": "importId", "KeyType": "HASH"}]
+    assert {"AttributeName": "siteKey", "AttributeType": "S"} in table["AttributeDefinitions"]
+
+
+def test_the_importer_reads_and_updates_an_upload_record_and_reads_the_uploads_checksum(stack):
+    table, imports = stack.arn("ImportJobsTable"), stack.arn("ImportBucket")
+    upload = f"{imports}/imports/observations/CARDIO-7/01JEQ8Z5W0.csv"
+    # HeadObject is authorized as GetObject (GetObjectVersion for a version); a checksum of an object encrypted with
+    # the key needs kms:Decrypt.
+    for action, resource in (
+        ("dynamodb:GetItem", table),
+        ("dynamodb:UpdateItem", table),
+        ("s3:GetObject", upload),
+        ("s3:GetObjectVersion", upload),
+    ):
+        assert may(stack, "ImportCsvRole", action, resource), f"{action} on {resource}"
+    policies = role_policies(stack.of_type("AWS::IAM::Role")["ImportCsvRole"])
+    via_s3 = {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    request = Request("kms:Decrypt", data_key(stack), {"AWS": stack.arn("ImportCsvRole")}, via_s3)
+    assert decide_all(policies, request) == ALLOW
+    # It lists no site's imports.
+    assert not may(stack, "ImportCsvRole", "dynamodb:Query", f"{table}/index/bySite")
+
+
+@pytest.mark.parametrize("parameters", [{}, {"MaxObjectBytes": "1048576"}])
+def test_both_import_functions_take_one_size_limit_and_name_one_bucket(parameters):
+    stack = Stack(**parameters)
+    functions = stack.of_type("AWS::Lambda::Function")
+    variables = [
+        functions[function_id]["Properties"]["Environment"]["Variables"]
+        for function_id in ("ImportCsvFunction", "ImportApiFunction")
+    ]
+    # The import API and the importer agree on the largest object imported and on the bucket.
+    assert [v["MAX_OBJECT_BYTES"] for v in variables] == [stack.parameters["MaxObjectBytes"]] * 2
+    assert [v["IMPORT_BUCKET"] for v in variables] == [stack.ref("ImportBucket")] * 2
+
+
+def test_the_import_api_function_is_given_exactly_its_variables():
+    parameters = {
+        "UploadScope": "edc/upload",
+        "ImportReadScope": "edc/read",
+        "UploadUrlSeconds": "600",
+        "ReportUrlSeconds": "120",
+        "GroupsClaim": "groups",
+        "StaffGroup": "coordinators",
+        "SiteGroupPrefix": "site-",
+    }
+    stack = Stack(**parameters)
+    variables = stack.of_type("AWS::Lambda::Function")["ImportApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables == {
+        # Globals of every function.
+        "RUST_LOG": "info",
+        "METRICS_NAMESPACE": stack.parameters["MetricsNamespace"],
+        "STACK_NAME": STACK,
+        # Its own.
+        "POWERTOOLS_SERVICE_NAME": "import-api",
+        "IMPORT_BUCKET": stack.ref("ImportBucket"),
+        "IMPORT_JOBS_TABLE": stack.ref("ImportJobsTable"),
+        "AUDIT_BUCKET": stack.ref("AuditTrailBucket"),
+        "API_ID": stack.ref("QuestionnaireApi"),
+        "GROUPS_CLAIM": "groups",
+        "STAFF_GROUP": "coordinators",
+        "SITE_GROUP_PREFIX": "site-",
+        "UPLOAD_SCOPE": "edc/upload",
+        "IMPORT_READ_SCOPE": "edc/read",
+        "UPLOAD_URL_SECONDS": "600",
+        "REPORT_URL_SECONDS": "120",
+        "MAX_OBJECT_BYTES": stack.parameters["MaxObjectBytes"],
+    }
+    # Groups are read as the questionnaire function reads them.
+    questionnaire = stack.of_type("AWS::Lambda::Function")["SubmitQuestionnaireFunction"]
+    shared = ("GROUPS_CLAIM", "STAFF_GROUP", "SITE_GROUP_PREFIX", "API_ID", "AUDIT_BUCKET")
+    assert {k: questionnaire["Properties"]["Environment"]["Variables"][k] for k in shared} == {
+        k: variables[k] for k in shared
+    }
+
+
+# --- the HTTP API: every route behind the JWT authorizer, with its scopes ---------------------------------------
+
+# route key -> (the function its integration invokes, the parameters naming the scopes of which a token needs one)
+ROUTES = {
+    "POST /questionnaires/{kind}": ("SubmitQuestionnaireFunction", ["SubmitScope"]),
+    "GET /questionnaires/{kind}/{id}": ("SubmitQuestionnaireFunction", ["ReadScope"]),
+    "ANY /questionnaires/{kind}": ("SubmitQuestionnaireFunction", []),
+    "ANY /questionnaires/{kind}/{id}": ("SubmitQuestionnaireFunction", []),
+    "POST /imports/{id}": ("ImportApiFunction", ["UploadScope"]),
+    "GET /imports/{id}": ("ImportApiFunction", ["ImportReadScope", "UploadScope"]),
+    "GET /imports": ("ImportApiFunction", ["ImportReadScope", "UploadScope"]),
+    "ANY /imports/{id}": ("ImportApiFunction", []),
+    "ANY /imports": ("ImportApiFunction", []),
+}
+
+
+def test_every_route_needs_a_token_of_the_apis_authorizer_with_one_of_its_scopes(stack):
+    api, authorizer = stack.ref("QuestionnaireApi"), stack.ref("QuestionnaireApiAuthorizer")
+    functions = {
+        f"integrations/{stack.ref(logical_id)}": stack.logical_id_of(
+            integration["Properties"]["IntegrationUri"], "AWS::Lambda::Function"
+        )
+        for logical_id, integration in stack.of_type("AWS::ApiGatewayV2::Integration").items()
+    }
+    routes = {
+        route["Properties"]["RouteKey"]: route["Properties"]
+        for route in stack.of_type("AWS::ApiGatewayV2::Route").values()
+    }
+    assert sorted(routes) == sorted(ROUTES)
+    for key, (function_id, scope_parameters) in ROUTES.items():
+        route = routes[key]
+        assert (route["ApiId"], route["AuthorizationType"], route["AuthorizerId"]) == (api, "JWT", authorizer), key
+        scopes = [stack.parameters[name] for name in scope_parameters]
+        assert sorted(route.get("AuthorizationScopes", [])) == sorted(scopes), key
+        assert functions[route["Target"]] == function_id, key
+    # The scopes of the two APIs are not each other's.
+    questionnaire_scopes = {stack.parameters[name] for name in ("SubmitScope", "ReadScope")}
+    assert not questionnaire_scopes & {stack.parameters[name] for name in ("UploadScope", "ImportReadScope")}
+
+
+def test_the_stages_first_deployment_serves_every_route(stack):
+    stage = only(stack.of_type("AWS::ApiGatewayV2::Stage"), "stage")
+    assert set(stack.of_type("AWS::ApiGatewayV2::Route")) <= set(stage["DependsOn"])
+    assert stage["Properties"]["AutoDeploy"] is True
+
+
+@pytest.mark.parametrize("function_id", ["SubmitQuestionnaireFunction", "ImportApiFunction"])
+def test_each_api_function_alarms_when_it_fails_or_is_throttled(stack, function_id):
+    watched = {
+        alarm["Properties"]["MetricName"]
+        for alarm in stack.of_type("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == "AWS/Lambda"
+        and alarm["Properties"].get("Dimensions") == [{"Name": "FunctionName", "Value": stack.ref(function_id)}]
+    }
+    assert {"Errors", "Throttles"} <= watched
+
+
 # --- who may invoke the functions -------------------------------------------------------------------------------
 
 
@@ -421,23 +681,29 @@ def roles_allowed_to_invoke(stack, function_id):
     }
 
 
-def test_the_questionnaire_function_is_invoked_by_this_api_only(stack):
+@pytest.mark.parametrize("function_id", ["SubmitQuestionnaireFunction", "ImportApiFunction"])
+def test_each_api_function_is_invoked_by_this_api_only(stack, function_id):
     api = stack.ref("QuestionnaireApi")
-    assert invoke_permissions(stack, "SubmitQuestionnaireFunction") == [
+    assert invoke_permissions(stack, function_id) == [
         {
             "Action": "lambda:InvokeFunction",
-            "FunctionName": stack.ref("SubmitQuestionnaireFunction"),
+            "FunctionName": stack.ref(function_id),
             "Principal": "apigateway.amazonaws.com",
             "SourceArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api}/*",
         }
     ]
-    assert roles_allowed_to_invoke(stack, "SubmitQuestionnaireFunction") == set()
+    assert roles_allowed_to_invoke(stack, function_id) == set()
     assert not stack.of_type("AWS::Lambda::Url")
-    # The function knows that API by the same id, and the API's integration is the function.
-    function = stack.of_type("AWS::Lambda::Function")["SubmitQuestionnaireFunction"]
+    # The function knows that API by the same id, and the API has one integration with the function.
+    function = stack.of_type("AWS::Lambda::Function")[function_id]
     assert function["Properties"]["Environment"]["Variables"]["API_ID"] == api
-    integration = only(stack.of_type("AWS::ApiGatewayV2::Integration"), "integration")["Properties"]
-    assert (integration["ApiId"], integration["IntegrationUri"]) == (api, stack.arn("SubmitQuestionnaireFunction"))
+    integrations = {
+        logical_id: integration["Properties"]
+        for logical_id, integration in stack.of_type("AWS::ApiGatewayV2::Integration").items()
+        if integration["Properties"]["IntegrationUri"] == stack.arn(function_id)
+    }
+    integration = only(integrations, f"integration with {function_id}")
+    assert (integration["ApiId"], integration["IntegrationType"]) == (api, "AWS_PROXY")
 
 
 def test_the_import_function_is_invoked_by_the_import_bucket_and_itself_only(stack):
