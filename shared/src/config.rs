@@ -187,6 +187,67 @@ impl ApiConfig {
     }
 }
 
+/// Settings of the import API function: imports that a site starts and follows over HTTPS.
+#[derive(Debug, Clone)]
+pub struct ImportApiConfig {
+    /// The bucket uploads go to (`IMPORT_BUCKET`), the import function's.
+    pub bucket: String,
+    /// The import-job table, where announced uploads are recorded (`IMPORT_JOBS_TABLE`).
+    pub jobs_table: String,
+    /// The audit trail's bucket, where each read of an import's status is recorded (`AUDIT_BUCKET`).
+    pub audit_bucket: String,
+    /// Starting an import (`UPLOAD_SCOPE`, default `imports/upload`) and following one (`IMPORT_READ_SCOPE`, default
+    /// `imports/read`; the upload scope follows the imports it may start too).
+    pub upload_scope: String,
+    pub read_scope: String,
+    pub identity: IdentityConfig,
+    /// How long a pre-signed upload URL is valid (`UPLOAD_URL_SECONDS`, 60 to 900, default 900).
+    pub upload_url_ttl: Duration,
+    /// How long a pre-signed report link is valid (`REPORT_URL_SECONDS`, 60 to 3600, default 300).
+    pub report_url_ttl: Duration,
+    /// Largest file the import takes (`MAX_OBJECT_BYTES`, the import function's), and never more than one PUT
+    /// can upload (5 GiB).
+    pub max_upload_bytes: u64,
+}
+
+impl ImportApiConfig {
+    /// S3's limit for a single PUT.
+    pub const MAX_SINGLE_PUT_BYTES: u64 = 5 << 30;
+
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let max_object_bytes = env.parsed_or(
+            "MAX_OBJECT_BYTES",
+            ImportConfig::DEFAULT_MAX_OBJECT_BYTES,
+            ImportConfig::valid_max_object,
+        )?;
+        Ok(Self {
+            bucket: env.required("IMPORT_BUCKET")?,
+            jobs_table: env.required("IMPORT_JOBS_TABLE")?,
+            audit_bucket: env.required("AUDIT_BUCKET")?,
+            upload_scope: env.parsed_or("UPLOAD_SCOPE", "imports/upload".to_owned(), visible_ascii)?,
+            read_scope: env.parsed_or("IMPORT_READ_SCOPE", "imports/read".to_owned(), visible_ascii)?,
+            identity: IdentityConfig::from_env(env)?,
+            upload_url_ttl: env.seconds_or("UPLOAD_URL_SECONDS", 900, |s| (60..=900).contains(s))?,
+            report_url_ttl: env.seconds_or("REPORT_URL_SECONDS", 300, |s| (60..=3600).contains(s))?,
+            max_upload_bytes: max_object_bytes.min(Self::MAX_SINGLE_PUT_BYTES),
+        })
+    }
+
+    pub fn for_tests(api_id: &str) -> Self {
+        Self {
+            bucket: "local-123456789012-us-east-1-edc-imports".into(),
+            jobs_table: "jobs".into(),
+            audit_bucket: "audit".into(),
+            upload_scope: "imports/upload".into(),
+            read_scope: "imports/read".into(),
+            identity: IdentityConfig::for_api(api_id),
+            upload_url_ttl: Duration::from_secs(900),
+            report_url_ttl: Duration::from_secs(300),
+            max_upload_bytes: 1 << 20,
+        }
+    }
+}
+
 /// Settings of the CSV import function.
 #[derive(Debug, Clone)]
 pub struct ImportConfig {
@@ -221,6 +282,12 @@ pub struct ImportConfig {
 }
 
 impl ImportConfig {
+    pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 10 << 30;
+
+    fn valid_max_object(n: &u64) -> bool {
+        (1 << 10..=5 << 40).contains(n)
+    }
+
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Self {
             bucket: env.required("IMPORT_BUCKET")?,
@@ -233,7 +300,11 @@ impl ImportConfig {
             ),
             fallback_budget: env.seconds_or("FALLBACK_TIME_BUDGET_SECONDS", 60, |s| (1..=900).contains(s))?,
             max_write_attempts: env.parsed_or("MAX_WRITE_ATTEMPTS", 8, |n| (1..=20).contains(n))?,
-            max_object_bytes: env.parsed_or("MAX_OBJECT_BYTES", 10 << 30, |n| (1 << 10..=5 << 40).contains(n))?,
+            max_object_bytes: env.parsed_or(
+                "MAX_OBJECT_BYTES",
+                Self::DEFAULT_MAX_OBJECT_BYTES,
+                Self::valid_max_object,
+            )?,
             max_record_bytes: env.parsed_or("MAX_RECORD_BYTES", 256 << 10, |n| (4 << 10..=16 << 20).contains(n))?,
             max_rejected_rows_listed: env
                 .parsed_or("MAX_REJECTED_ROWS_LISTED", 10_000, |n| (1..=1_000_000).contains(n))?,

@@ -64,6 +64,7 @@ impl Audit {
             table: table.to_owned(),
             record_id: record_id.to_owned(),
             questionnaire: self.kind.unwrap_or_default().to_owned(),
+            dataset: None,
             outcome,
         }
     }

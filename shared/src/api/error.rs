@@ -17,8 +17,20 @@ pub enum ApiError {
     Unauthenticated,
     #[error("the token lacks the scope this operation needs ({scope})")]
     MissingScope { scope: String },
-    #[error("no such resource; use /questionnaires/{{kind}} or /questionnaires/{{kind}}/{{id}}")]
+    #[error(
+        "no such resource; use /questionnaires/{{kind}}, /questionnaires/{{kind}}/{{id}}, /imports or /imports/{{id}}"
+    )]
     RouteNotFound,
+    #[error("unknown dataset {dataset:?}; a site can upload: {known}")]
+    UnknownDataset { dataset: String, known: String },
+    #[error("the person holds no grant for this study and site (a site:<study>/<site> group)")]
+    NoSiteGrant,
+    #[error("no import with id {id:?}")]
+    ImportNotFound { id: String },
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("the cursor is not one this API gave out; start again without it")]
+    InvalidCursor,
     #[error("unknown questionnaire kind {kind:?}; known kinds: {known}")]
     UnknownKind { kind: String, known: String },
     #[error("method {method} is not allowed here; allowed: {allow}")]
@@ -58,8 +70,12 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::MissingScope { .. } => StatusCode::FORBIDDEN,
-            Self::RouteNotFound | Self::UnknownKind { .. } | Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MissingScope { .. } | Self::NoSiteGrant => StatusCode::FORBIDDEN,
+            Self::RouteNotFound
+            | Self::UnknownKind { .. }
+            | Self::NotFound { .. }
+            | Self::UnknownDataset { .. }
+            | Self::ImportNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -67,7 +83,9 @@ impl ApiError {
             | Self::InvalidUtf8(_)
             | Self::MalformedJson(_)
             | Self::DuplicateMember { .. }
-            | Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            | Self::InvalidIdempotencyKey
+            | Self::InvalidQuery(_)
+            | Self::InvalidCursor => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::IdempotencyConflict => StatusCode::CONFLICT,
             Self::StoreUnavailable(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -83,6 +101,11 @@ impl ApiError {
             Self::MissingScope { .. } => "insufficient_scope",
             Self::RouteNotFound => "route_not_found",
             Self::UnknownKind { .. } => "unknown_kind",
+            Self::UnknownDataset { .. } => "unknown_dataset",
+            Self::NoSiteGrant => "no_site_grant",
+            Self::ImportNotFound { .. } => "not_found",
+            Self::InvalidQuery(_) => "invalid_query",
+            Self::InvalidCursor => "invalid_cursor",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",

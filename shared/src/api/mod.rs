@@ -1,9 +1,11 @@
-//! The questionnaire HTTP API: `POST /questionnaires/{kind}` and `GET /questionnaires/{kind}/{id}`, for callers
-//! that API Gateway's JWT authorizer has authenticated.
+//! The HTTP API, for callers that API Gateway's JWT authorizer has authenticated: the questionnaire routes
+//! (`POST /questionnaires/{kind}`, `GET /questionnaires/{kind}/{id}`) here, the import routes in `imports` (a
+//! function of their own). Identity, errors, responses and the audit line are shared.
 
 mod audit;
 mod error;
 pub mod identity;
+pub mod imports;
 pub mod openapi;
 mod request;
 mod response;

@@ -178,14 +178,17 @@ pub fn document() -> Value {
         );
     }
 
+    super::imports::openapi::add_paths(&mut paths, &mut generator, &responses);
+
     json!({
         "openapi": "3.1.0",
         "info": {
-            "title": "clinical-ingest questionnaire API",
+            "title": "clinical-ingest API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Typed patient questionnaire submissions (ePRO). Every kind is a Rust type; every violation \
-                            is reported with a JSON pointer, a stable code and a message. Answers carry \
-                            `Cache-Control: no-store`."
+            "description": "Typed patient questionnaire submissions (ePRO), and clinical-trial CSV imports that a \
+                            site starts and follows (an upload URL for exactly the announced file, progress, \
+                            reports). Every kind is a Rust type; every violation is reported with a JSON pointer, \
+                            a stable code and a message. Answers carry `Cache-Control: no-store`."
         },
         "security": [{ BEARER: [] }],
         "paths": paths,
@@ -199,8 +202,13 @@ pub fn document() -> Value {
                         "An access token of the clinic's identity provider, verified by API Gateway's JWT \
                          authorizer. Scopes (what the app may do; configurable): {} to submit, {} to read. Who the \
                          person is comes from a per-user group claim (default cognito:groups): a patient reads the \
-                         submissions they made, a member of the staff group (default staff) reads every submission.",
-                        scopes.submit, scopes.read
+                         submissions they made, a member of the staff group (default staff) reads every submission. \
+                         Imports: {} to start one, {} (or the upload scope) to follow; a person follows the imports \
+                         of the study sites of their site:<study>/<site> groups, staff every one.",
+                        scopes.submit,
+                        scopes.read,
+                        super::imports::openapi::UPLOAD_SCOPE,
+                        super::imports::openapi::READ_SCOPE
                     )
                 }
             },
@@ -287,7 +295,8 @@ mod tests {
                 "too_long",
                 "too_many_items",
                 "control_character",
-                "forbidden_character"
+                "forbidden_character",
+                "invalid_format"
             ],
             "the API promises only the codes it can return"
         );
@@ -295,5 +304,36 @@ mod tests {
         assert_eq!(intake["additionalProperties"], false);
         assert_eq!(intake["properties"]["age"]["minimum"], 1);
         assert_eq!(intake["properties"]["age"]["maximum"], 150);
+    }
+
+    #[test]
+    fn the_import_routes_have_their_operations_scopes_answers_and_the_link_from_announcing_to_following() {
+        let doc = document();
+        let imports = &doc["paths"]["/imports/{id}"];
+        let announce = &imports["post"];
+        assert_eq!(announce["security"], json!([{"bearerJwt": ["imports/upload"]}]));
+        for status in ["201", "400", "401", "403", "404", "413", "415", "422", "503"] {
+            assert!(announce["responses"][status].is_object(), "POST lacks {status}");
+        }
+        let link = &announce["responses"]["201"]["links"]["FollowImport"];
+        assert_eq!(link["operationId"], "get-import");
+        assert_eq!(link["parameters"]["id"], "$response.body#/importId");
+        let follow = json!([{"bearerJwt": ["imports/upload"]}, {"bearerJwt": ["imports/read"]}]);
+        assert_eq!(imports["get"]["operationId"], "get-import");
+        assert_eq!(imports["get"]["security"], follow);
+        for status in ["200", "401", "403", "404", "503"] {
+            assert!(imports["get"]["responses"][status].is_object(), "GET lacks {status}");
+        }
+        let list = &doc["paths"]["/imports"]["get"];
+        assert_eq!(list["security"], follow);
+        for status in ["200", "400", "401", "403", "503"] {
+            assert!(list["responses"][status].is_object(), "list lacks {status}");
+        }
+        let announcement = &doc["components"]["schemas"]["Announcement"];
+        assert_eq!(announcement["additionalProperties"], false);
+        assert_eq!(
+            announcement["required"],
+            json!(["study", "site", "fileName", "sizeBytes", "sha256"])
+        );
     }
 }

@@ -103,9 +103,12 @@ pub struct ReadRecord {
     pub why: Why,
     /// The table read.
     pub table: String,
-    /// The submission asked for, and its questionnaire kind.
+    /// The record asked for (a submission, or an import), and its questionnaire kind or dataset.
     pub record_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub questionnaire: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
     pub outcome: ReadOutcome,
 }
 

@@ -147,6 +147,7 @@ mod tests {
             table: "t".into(),
             record_id: "r".into(),
             questionnaire: "intake".into(),
+            dataset: None,
             outcome: ReadOutcome::Returned,
         };
         assert_eq!(read_key(&read), "reads/day=2026-12-04/01JDQ6N9W3X8K2M4P5R7S9T0V1.json");

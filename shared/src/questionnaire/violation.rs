@@ -72,6 +72,9 @@ pub enum ViolationCode {
     /// (bidirectional overrides, isolates and marks, zero-width characters, soft hyphens, fillers, variation
     /// selectors, tags), or line and paragraph separators. Two texts that look the same must be the same text.
     ForbiddenCharacter,
+    /// A text that does not have its required form, e.g. a name outside its character set or a checksum that is not
+    /// the base64 of a SHA-256.
+    InvalidFormat,
 }
 
 impl ViolationCode {

@@ -231,3 +231,27 @@ pub struct SinkError {
     pub retryable: bool,
     pub message: String,
 }
+
+/// A store shared by the import and the API in one process (tests, the local runner): the same records for both.
+impl<T: UploadStore> UploadStore for std::sync::Arc<T> {
+    async fn announce(&self, upload: &Upload) -> Result<bool, StoreError> {
+        (**self).announce(upload).await
+    }
+
+    async fn upload(&self, upload_id: &str) -> Result<Option<Upload>, StoreError> {
+        (**self).upload(upload_id).await
+    }
+
+    async fn uploads_of_site(
+        &self,
+        site_key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Upload>, bool), StoreError> {
+        (**self).uploads_of_site(site_key, after, limit).await
+    }
+
+    async fn job_view(&self, import_id: &str) -> Result<Option<JobView>, StoreError> {
+        (**self).job_view(import_id).await
+    }
+}

@@ -125,7 +125,8 @@ where
                             import_id: import_id.clone(),
                             source,
                         })?;
-                    match self.arrival(&object, &import_id, now).await? {
+                    // Boxed, as the import below: the handler's future is otherwise too deep to lay out.
+                    match Box::pin(self.arrival(&object, &import_id, now)).await? {
                         Arrival::NotAnnounced => {}
                         Arrival::Attached { requested_by } => fresh.uploader = Some(requested_by),
                         Arrival::Refused(refusal) => {
