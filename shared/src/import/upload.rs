@@ -55,7 +55,7 @@ pub enum UploadState {
 pub enum Refusal {
     /// Its size differs from the announced size.
     SizeMismatch,
-    /// Its SHA-256 differs from the announced one, or S3 keeps none for it (it was not uploaded with the URL).
+    /// Its SHA-256 differs from the announced one.
     ChecksumMismatch,
 }
 
@@ -68,8 +68,7 @@ impl Refusal {
         match self {
             Self::SizeMismatch => "the uploaded object's size differs from the size announced; it was not imported",
             Self::ChecksumMismatch => {
-                "the uploaded object's SHA-256 differs from the checksum announced (or it was uploaded without \
-                 one); it was not imported"
+                "the uploaded object's SHA-256 differs from the checksum announced; it was not imported"
             }
         }
     }
@@ -122,8 +121,9 @@ impl Upload {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectFacts {
     pub size: u64,
-    /// Base64 of the whole object's SHA-256, if it was uploaded with one.
-    pub sha256: Option<String>,
+    /// Base64 of the content's SHA-256: the one S3 checked at upload when it keeps one, else computed from the
+    /// content.
+    pub sha256: String,
 }
 
 /// Whether the object at `key` is the upload announced by `upload`: the same key, size and SHA-256.
@@ -132,9 +132,10 @@ pub fn check_arrival(upload: &Upload, key: &str, facts: &ObjectFacts) -> Result<
     if facts.size != upload.size_bytes {
         return Err(Refusal::SizeMismatch);
     }
-    match &facts.sha256 {
-        Some(sha256) if *sha256 == upload.sha256 => Ok(()),
-        _ => Err(Refusal::ChecksumMismatch),
+    if facts.sha256 == upload.sha256 {
+        Ok(())
+    } else {
+        Err(Refusal::ChecksumMismatch)
     }
 }
 
@@ -275,25 +276,18 @@ mod tests {
     #[test]
     fn only_the_announced_size_and_checksum_are_the_announced_file() {
         let announced = upload(ID);
-        let facts = |size, sha: Option<&str>| ObjectFacts {
+        let facts = |size, sha: &str| ObjectFacts {
             size,
-            sha256: sha.map(str::to_owned),
+            sha256: sha.to_owned(),
         };
         let key = announced.key.clone();
+        assert_eq!(check_arrival(&announced, &key, &facts(100, &announced.sha256)), Ok(()));
         assert_eq!(
-            check_arrival(&announced, &key, &facts(100, Some(&announced.sha256))),
-            Ok(())
-        );
-        assert_eq!(
-            check_arrival(&announced, &key, &facts(101, Some(&announced.sha256))),
+            check_arrival(&announced, &key, &facts(101, &announced.sha256)),
             Err(Refusal::SizeMismatch)
         );
         assert_eq!(
-            check_arrival(&announced, &key, &facts(100, Some("AAAA"))),
-            Err(Refusal::ChecksumMismatch)
-        );
-        assert_eq!(
-            check_arrival(&announced, &key, &facts(100, None)),
+            check_arrival(&announced, &key, &facts(100, "AAAA")),
             Err(Refusal::ChecksumMismatch)
         );
     }
@@ -303,7 +297,7 @@ mod tests {
         let mut announced = upload(ID);
         let good = ObjectFacts {
             size: 100,
-            sha256: Some(announced.sha256.clone()),
+            sha256: announced.sha256.clone(),
         };
         let bad = ObjectFacts {
             size: 7,

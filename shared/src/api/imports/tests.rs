@@ -417,7 +417,7 @@ async fn from_announcement_to_a_completed_import_with_progress_counts_and_report
 
     let config = ImportConfig::for_tests();
     let objects = MemoryBucket::default();
-    objects.insert_with_checksum(&config.bucket, &key, content.clone());
+    objects.insert(&config.bucket, &key, content.clone());
     let import = ImportService::new(
         Backends {
             objects,

@@ -42,24 +42,12 @@ struct Stored {
     content_type: Option<String>,
     /// The body breaks off after this many bytes, as a dropped connection would.
     breaks_after: Option<usize>,
-    /// Base64 of the SHA-256 it was uploaded with, if it was (S3 keeps one only when the upload sent one).
-    sha256: Option<String>,
 }
 
 impl MemoryBucket {
     /// Stores an object, replacing what the key held: an upload, or (in tests) someone swapping a report part.
     pub fn insert(&self, bucket: &str, key: &str, bytes: impl Into<Vec<u8>>) {
         self.store(bucket, key, bytes.into(), None);
-    }
-
-    /// Stores an object uploaded with its SHA-256 (`x-amz-checksum-sha256`), as a pre-signed upload URL asks.
-    pub fn insert_with_checksum(&self, bucket: &str, key: &str, bytes: impl Into<Vec<u8>>) {
-        let bytes = bytes.into();
-        let sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
-        self.store(bucket, key, bytes, None);
-        if let Some(stored) = lock(&self.objects).get_mut(&(bucket.to_owned(), key.to_owned())) {
-            stored.sha256 = Some(sha256);
-        }
     }
 
     /// An object whose body fails with an I/O error after `breaks_after` bytes.
@@ -73,7 +61,6 @@ impl MemoryBucket {
             bytes: Arc::new(bytes),
             content_type: None,
             breaks_after,
-            sha256: None,
         };
         lock(&self.objects).insert((bucket.to_owned(), key.to_owned()), stored);
     }
@@ -139,7 +126,7 @@ impl ObjectSource for MemoryBucket {
         let stored = self.stored(object)?;
         Ok(ObjectFacts {
             size: stored.bytes.len() as u64,
-            sha256: stored.sha256,
+            sha256: base64::engine::general_purpose::STANDARD.encode(Sha256::digest(stored.bytes.as_slice())),
         })
     }
 }
@@ -200,7 +187,6 @@ impl ReportSink for MemoryBucket {
             etag: etag.clone(),
             content_type: Some(content_type.to_owned()),
             breaks_after: None,
-            sha256: None,
         };
         lock(&self.objects).insert((bucket.to_owned(), key.to_owned()), stored);
         Ok(etag)

@@ -8,8 +8,10 @@ use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
+use base64::Engine;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Clone)]
 pub struct S3Objects {
@@ -98,9 +100,43 @@ impl ObjectSource for S3Objects {
             .content_length
             .and_then(|n| u64::try_from(n).ok())
             .ok_or_else(|| SourceError::Unreadable("HeadObject answered without a content length".into()))?;
-        // A multipart upload's checksum is of its parts (`<base64>-<parts>`): not the whole file's SHA-256.
-        let sha256 = output.checksum_sha256.filter(|c| !c.contains('-'));
-        Ok(ObjectFacts { size, sha256 })
+        // A multipart upload's checksum is of its parts (`<base64>-<parts>`), not the whole file's SHA-256; an
+        // upload without a checksum has none: then the content is hashed here.
+        match output.checksum_sha256.filter(|c| !c.contains('-')) {
+            Some(sha256) => Ok(ObjectFacts { size, sha256 }),
+            None => self.hash(object, size).await,
+        }
+    }
+}
+
+impl S3Objects {
+    /// The size and SHA-256 of the object version, read whole (for an object that S3 keeps no SHA-256 of).
+    async fn hash(&self, object: &ObjectRef, size: u64) -> Result<ObjectFacts, SourceError> {
+        let mut opened = self.open(object, ByteRange::ALL).await?;
+        let mut digest = Sha256::new();
+        let mut read = 0u64;
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = opened
+                .body
+                .read(&mut buffer)
+                .await
+                .map_err(|e| SourceError::Unreadable(format!("reading the object to hash it failed: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            digest.update(&buffer[..n]);
+            read += n as u64;
+        }
+        if read != size {
+            return Err(SourceError::Changed(format!(
+                "the object had {size} bytes when asked about and {read} when read"
+            )));
+        }
+        Ok(ObjectFacts {
+            size,
+            sha256: base64::engine::general_purpose::STANDARD.encode(digest.finalize()),
+        })
     }
 }
 
