@@ -31,6 +31,15 @@ pub fn upload_id_of(key: &str) -> Option<&str> {
     canonical.then_some(id)
 }
 
+/// A new upload id: a ULID, later than every one this process made before (ULIDs of one millisecond are otherwise
+/// in random order), so that a site's uploads list newest first.
+pub fn new_upload_id() -> String {
+    static IDS: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+    let mut ids = IDS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // The generator runs out only after 2^80 ids in one millisecond.
+    ids.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_string()
+}
+
 /// `<study>/<site>`: the partition of the jobs table's `bySite` index that lists a site's uploads.
 pub fn site_key(study: &str, site: &str) -> String {
     format!("{study}/{site}")

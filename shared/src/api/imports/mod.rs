@@ -168,7 +168,7 @@ impl<U: UploadStore, P: Presigner, A: ReadAudit> ImportApi<U, P, A> {
             return Err(ApiError::NoSiteGrant);
         }
         let now = OffsetDateTime::now_utc();
-        let id = ulid::Ulid::new().to_string();
+        let id = upload::new_upload_id();
         audit.record_id = Some(id.clone());
         let expires = now + self.config.upload_url_ttl;
         let record = Upload {

@@ -1,10 +1,11 @@
 //! The job store contract: what every [`JobStore`] adapter must do, as one suite both the in-memory adapter (unit
 //! tests) and the DynamoDB adapter (integration tests, against the local API) pass. Times are given, not waited for.
 
-use super::{Claim, Hold, Job, Lease};
+use super::{Claim, Hold, Job, Lease, Progress};
 use crate::import::event::ObjectRef;
-use crate::import::ports::{Claimed, Entered, JobStore};
+use crate::import::ports::{Claimed, Entered, JobStore, UploadStore};
 use crate::import::report::FileStatus;
+use crate::import::upload::{self, Arrival, ObjectFacts, Refusal, Upload, UploadState};
 use time::OffsetDateTime;
 
 /// A moment far from the epoch, so that leases can run out by passing a later `now`.
@@ -48,10 +49,161 @@ fn ours(claimed: Claimed) -> Job {
 }
 
 /// Runs every check; `unique` keeps its keys apart from other runs against the same table.
-pub async fn check_all<J: JobStore>(store: &J, bucket: &str, unique: &str) {
+pub async fn check_all<J: JobStore + UploadStore>(store: &J, bucket: &str, unique: &str) {
     claim_renew_and_take_over(store, bucket, unique).await;
     continuations_need_the_jobs_token(store, bucket, unique).await;
     one_writer_per_key_and_older_imports_fenced(store, bucket, unique).await;
+    uploads_are_announced_once_attached_or_refused_and_listed_newest_first(store, unique).await;
+    renewals_show_progress_until_the_next_save(store, bucket, unique).await;
+}
+
+/// An upload of site `site` announced now, of a file of `size` bytes with SHA-256 `sha256`.
+pub fn announced(unique: &str, site: &str, size: u64, sha256: &str) -> Upload {
+    let id = upload::new_upload_id();
+    let study = format!("STUDY-{unique}");
+    Upload {
+        key: upload::upload_key("observations", &study, site, &id),
+        site_key: upload::site_key(&study, site),
+        upload_id: id,
+        record_type: Upload::RECORD_TYPE.into(),
+        dataset: "observations".into(),
+        study,
+        site: site.into(),
+        file_name: "visit.csv".into(),
+        size_bytes: size,
+        sha256: sha256.into(),
+        requested_by: "coordinator".into(),
+        requester_issuer: "https://idp.example".into(),
+        requested_at: "2026-12-05T10:00:00.000Z".into(),
+        url_expires_at: "2026-12-05T10:15:00.000Z".into(),
+        upload_state: UploadState::AwaitingUpload,
+        job_id: None,
+        refusal: None,
+        arrived_at: None,
+    }
+}
+
+/// Announce: once per id, read back as written; no job id reads as an upload. Arrive: the announced file attaches
+/// its job, another is refused and recorded, a stray version after an attachment changes nothing, the same id at
+/// another key is not the upload. List: a site's uploads only, newest first, page by page.
+pub async fn uploads_are_announced_once_attached_or_refused_and_listed_newest_first<J: JobStore + UploadStore>(
+    store: &J,
+    unique: &str,
+) {
+    const SHA: &str = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    let facts = |size, sha256: &str| ObjectFacts {
+        size,
+        sha256: sha256.into(),
+    };
+    let first = announced(unique, "S1", 10, SHA);
+    assert!(store.announce(&first).await.unwrap());
+    assert!(!store.announce(&first).await.unwrap(), "an id is announced once");
+    assert_eq!(store.upload(&first.upload_id).await.unwrap(), Some(first.clone()));
+    assert_eq!(store.upload("0123456789abcdef0123456789abcdef").await.unwrap(), None);
+
+    let at = "2026-12-05T10:01:00.000Z";
+    let elsewhere = upload::upload_key("observations", &first.study, "S2", &first.upload_id);
+    let arrival = store
+        .arrive(&first.upload_id, &elsewhere, "job-x", &facts(10, SHA), at)
+        .await
+        .unwrap();
+    assert_eq!(arrival, Arrival::NotAnnounced);
+    let refused = store
+        .arrive(&first.upload_id, &first.key, "job-1", &facts(11, SHA), at)
+        .await
+        .unwrap();
+    assert_eq!(refused, Arrival::Refused(Refusal::SizeMismatch));
+    let stored = store.upload(&first.upload_id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.upload_state, stored.refusal, stored.job_id),
+        (UploadState::Refused, Some(Refusal::SizeMismatch), None)
+    );
+    let attached = store
+        .arrive(&first.upload_id, &first.key, "job-2", &facts(10, SHA), at)
+        .await
+        .unwrap();
+    assert_eq!(
+        attached,
+        Arrival::Attached {
+            requested_by: "coordinator".into()
+        }
+    );
+    let stored = store.upload(&first.upload_id).await.unwrap().unwrap();
+    assert_eq!(stored.upload_state, UploadState::Attached);
+    assert_eq!((stored.job_id.as_deref(), stored.refusal), (Some("job-2"), None));
+    assert_eq!(stored.arrived_at.as_deref(), Some(at));
+    let stray = store
+        .arrive(&first.upload_id, &first.key, "job-3", &facts(10, "other"), at)
+        .await
+        .unwrap();
+    assert_eq!(stray, Arrival::Refused(Refusal::ChecksumMismatch));
+    let stored = store.upload(&first.upload_id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.upload_state, stored.job_id.as_deref()),
+        (UploadState::Attached, Some("job-2"))
+    );
+
+    let second = announced(unique, "S1", 20, SHA);
+    let third = announced(unique, "S1", 30, SHA);
+    let other_site = announced(unique, "S2", 40, SHA);
+    for upload in [&second, &third, &other_site] {
+        assert!(store.announce(upload).await.unwrap());
+    }
+    let ids = |uploads: Vec<Upload>| uploads.into_iter().map(|u| u.upload_id).collect::<Vec<_>>();
+    let (page, _) = store.uploads_of_site(&first.site_key, None, 2).await.unwrap();
+    assert_eq!(ids(page), [third.upload_id.clone(), second.upload_id.clone()]);
+    let (rest, more) = store
+        .uploads_of_site(&first.site_key, Some(&second.upload_id), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(rest), [first.upload_id.clone()]);
+    assert!(!more);
+    let (all, _) = store.uploads_of_site(&other_site.site_key, None, 10).await.unwrap();
+    assert_eq!(ids(all), [other_site.upload_id.clone()]);
+}
+
+/// A renewal writes the progress with the lease; the job view shows it until the next save replaces the record.
+pub async fn renewals_show_progress_until_the_next_save<J: JobStore + UploadStore>(
+    store: &J,
+    bucket: &str,
+    unique: &str,
+) {
+    let key = format!("imports/observations/{unique}/progress.csv");
+    let fresh = job(bucket, &key, "v1", "0100");
+    let id = fresh.summary.import_id.clone();
+    let mine = ours(claim_event(store, &fresh, "nonce-p", T0).await);
+    assert_eq!(store.job_view(&id).await.unwrap().unwrap().live, None);
+    let progress = Progress {
+        rows_done: 1_234,
+        bytes_done: 56_789,
+    };
+    let held = store
+        .renew(&id, "nonce-p", T0 + 2 * LEASE_MS, T0 + 10, Some(progress))
+        .await
+        .unwrap();
+    assert_eq!(held, Hold::Held);
+    let view = store.job_view(&id).await.unwrap().unwrap();
+    assert_eq!(view.live.map(|live| live.progress), Some(progress));
+    assert_eq!(view.summary, mine.summary);
+    // Refused renewals write nothing.
+    let other = Progress {
+        rows_done: 1,
+        bytes_done: 1,
+    };
+    assert_eq!(
+        store
+            .renew(&id, "nonce-q", T0 + 2 * LEASE_MS, T0 + 11, Some(other))
+            .await
+            .unwrap(),
+        Hold::Lost
+    );
+    assert_eq!(
+        store.job_view(&id).await.unwrap().unwrap().live.map(|l| l.progress),
+        Some(progress)
+    );
+    assert!(store.save(&mine).await.unwrap());
+    assert_eq!(store.job_view(&id).await.unwrap().unwrap().live, None);
+    assert_eq!(store.job_view("no-such-job").await.unwrap(), None);
 }
 
 /// Claim: created once; busy for another owner while the lease holds, even one with the same request id; ours
