@@ -9,6 +9,7 @@ pub mod import_harness;
 pub mod jwt;
 pub mod logs;
 pub mod runtime_api;
+pub mod uploads;
 
 use aws_config::SdkConfig;
 use serde_json::Value;

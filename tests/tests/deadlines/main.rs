@@ -5,4 +5,5 @@
 mod binary;
 mod continuation;
 mod in_process;
+mod progress;
 mod report_join;

@@ -156,10 +156,10 @@ pub async fn uploads_are_announced_once_attached_or_refused_and_listed_newest_fi
         .uploads_of_site(&first.site_key, Some(&second.upload_id), 2)
         .await
         .unwrap();
-    assert_eq!(ids(rest), [first.upload_id.clone()]);
+    assert_eq!(ids(rest), [first.upload_id]);
     assert!(!more);
     let (all, _) = store.uploads_of_site(&other_site.site_key, None, 10).await.unwrap();
-    assert_eq!(ids(all), [other_site.upload_id.clone()]);
+    assert_eq!(ids(all), [other_site.upload_id]);
 }
 
 /// A renewal writes the progress with the lease; the job view shows it until the next save replaces the record.
