@@ -202,15 +202,23 @@ local_token() {
 }
 
 # fuzz_api MAX_EXAMPLES MIN_CASES: schemathesis against the local HTTP API (openapi.json) with every check and phase,
-# as two patients and a staff member (tests/fuzz/schemathesis.toml), then the requests it does not generate, each with
-# the answer it must get (tests/fuzz/test_special_cases.py). Fails on any failed check or warning, when fewer than
-# MIN_CASES cases ran, when an operation's fuzzing phase ran fewer than 90% of MAX_EXAMPLES, or when the run never
-# followed a link of openapi.json (tests/fuzz/check_report.py), and on any failed special case. Runs all three first.
+# as two patients, a staff member and a site's coordinator (tests/fuzz/schemathesis.toml), then the requests it does
+# not generate, each with the answer it must get (tests/fuzz/test_special_cases.py). Fails on any failed check or
+# warning, when fewer than MIN_CASES cases ran, when an operation's fuzzing phase ran fewer than 90% of MAX_EXAMPLES,
+# or when the run never followed a link of openapi.json (tests/fuzz/check_report.py), and on any failed special case.
+# Runs all three first.
 fuzz_api() {
   local examples=$1 min_cases=$2 report="$STATE/schemathesis" failed=0
   rm -rf "$report"
   export SCHEMATHESIS_WFC_AUTH="$STATE/fuzz-identities.json"
+  # The coordinator's site (tests/fuzz/hooks.py gives generated announcements and lists this study and site).
+  export FUZZ_GRANT="FUZZ-STUDY/SITE-A"
+  # The first identity, which schemathesis tries first on every operation: a site's coordinator, through an app
+  # granted every scope (escalating past identities an operation refuses would leave some operations' coverage phase
+  # with refusals only).
+  local EVERY_SCOPE="questionnaires/submit questionnaires/read imports/upload imports/read"
   "$VENV/bin/python" - "$SCHEMATHESIS_WFC_AUTH" \
+    "coordinator=$(local_token fuzz-coordinator "$EVERY_SCOPE" "site:$FUZZ_GRANT")" \
     "patient-a=$(local_token fuzz-patient-a 'questionnaires/submit questionnaires/read')" \
     "patient-b=$(local_token fuzz-patient-b 'questionnaires/submit questionnaires/read')" \
     "staff=$(local_token fuzz-nurse 'questionnaires/read' staff)" <<'PY'
@@ -219,7 +227,7 @@ users = [arg.split("=", 1) for arg in sys.argv[2:]]
 auth = [{"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {token}"}]} for name, token in users]
 json.dump({"schemaVersion": "0.2.0", "auth": auth}, open(sys.argv[1], "w"))
 PY
-  log "fuzzing the questionnaire API with schemathesis (up to $examples examples per operation)"
+  log "fuzzing the HTTP API with schemathesis (up to $examples examples per operation)"
   PYTHONPATH="$ROOT/tests/fuzz" SCHEMATHESIS_HOOKS=hooks "$VENV/bin/st" \
     --config-file "$ROOT/tests/fuzz/schemathesis.toml" run "$ROOT/openapi.json" \
     --url "$API_URL" --checks all \

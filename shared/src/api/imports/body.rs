@@ -25,24 +25,26 @@ pub struct Announcement {
     #[schemars(with = "Text<1, 255>")]
     pub file_name: String,
     /// The file's exact size in bytes (at most the deployment's import limit, and 5 GiB).
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_SIZE))]
     pub size_bytes: u64,
     /// The base64 of the file's SHA-256 (44 characters), as S3 checks it (`x-amz-checksum-sha256`).
     #[schemars(extend("pattern" = SHA256_PATTERN))]
     pub sha256: String,
 }
 
-/// Study and site names: what a key and a group name can carry unchanged.
-const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
-const SHA256_PATTERN: &str = "^[A-Za-z0-9+/]{43}=$";
+/// Study and site names: what a key and a group name carry unchanged (never `.` or `..`, which a URL's path would
+/// resolve).
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
+/// Base64 of 32 bytes, in its one canonical form (the last character before the padding carries 4 bits).
+const SHA256_PATTERN: &str = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$";
+/// S3's limit for a single PUT: the most any deployment takes through the API.
+const MAX_SIZE: u64 = crate::config::ImportApiConfig::MAX_SINGLE_PUT_BYTES;
 
-fn is_name(text: &str) -> bool {
+pub fn is_name(text: &str) -> bool {
+    let mut bytes = text.bytes();
     (1..=64).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        && text != "."
-        && text != ".."
+        && bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn is_sha256(text: &str) -> bool {
@@ -69,7 +71,7 @@ pub fn announcement(body: &Value, max_size: u64) -> Result<Announcement, Violati
             d.report(
                 path,
                 ViolationCode::InvalidFormat,
-                "must be 1 to 64 letters, digits, '.', '_' or '-', as in the site grant",
+                "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, as in the site grant",
             );
             None
         };

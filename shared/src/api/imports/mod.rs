@@ -413,11 +413,14 @@ fn view(upload: &Upload, job: Option<&JobView>, now: OffsetDateTime) -> ImportVi
     }
 }
 
-/// The opaque cursor after upload `id`.
+/// The cursor after upload `id`: the position in the site's list (an upload id, whether or not one exists there),
+/// so any cursor of the right form is a place to go on from.
 fn cursor(id: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+    id.to_owned()
 }
+
+/// Crockford's base32, as ULIDs are written: 26 characters.
+pub const CURSOR_PATTERN: &str = "^[0-9A-HJKMNP-TV-Z]{26}$";
 
 /// The query of `GET /imports`.
 struct ListQuery {
@@ -439,10 +442,14 @@ impl ListQuery {
             }
         };
         let required = |name: &'static str| -> Result<String, ApiError> {
-            one(name)?
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-                .ok_or_else(|| ApiError::InvalidQuery(format!("{name} is required")))
+            let value = one(name)?.ok_or_else(|| ApiError::InvalidQuery(format!("{name} is required")))?;
+            if body::is_name(value) {
+                Ok(value.to_owned())
+            } else {
+                Err(ApiError::InvalidQuery(format!(
+                    "{name} must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+                )))
+            }
         };
         let (study, site) = (required("study")?, required("site")?);
         let limit = match one("limit")? {
@@ -466,13 +473,10 @@ impl ListQuery {
     }
 }
 
-/// The upload id a cursor continues after, if it is one this API gave out.
+/// The position a cursor continues after, if it has a cursor's form.
 fn after_cursor(text: &str) -> Option<String> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
-    let id = String::from_utf8(bytes).ok()?;
-    let canonical = ulid::Ulid::from_string(&id).ok()?.to_string();
-    (canonical == id).then_some(id)
+    let crockford = |b: u8| b.is_ascii_digit() || (b.is_ascii_uppercase() && !matches!(b, b'I' | b'L' | b'O' | b'U'));
+    (text.len() == 26 && text.bytes().all(crockford)).then(|| text.to_owned())
 }
 
 #[cfg(test)]

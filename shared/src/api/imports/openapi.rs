@@ -1,6 +1,6 @@
 //! The import routes in the OpenAPI document (`super::super::openapi`), from the same types the routes answer with.
 
-use super::body::{Announced, Announcement, ImportList, ImportView};
+use super::body::{Announced, Announcement, ImportList, ImportView, NAME_PATTERN};
 use crate::import::upload::UPLOAD_DATASETS;
 use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
@@ -138,11 +138,12 @@ pub fn add_paths(paths: &mut Map<String, Value>, generator: &mut SchemaGenerator
                 "description": "For people of the study and site, and staff.",
                 "security": [{ "bearerJwt": [follow[0]] }, { "bearerJwt": [follow[1]] }],
                 "parameters": [
-                    query("study", true, "The study", json!({ "type": "string", "minLength": 1 })),
-                    query("site", true, "The site", json!({ "type": "string", "minLength": 1 })),
+                    query("study", true, "The study", json!({ "type": "string", "pattern": NAME_PATTERN })),
+                    query("site", true, "The site", json!({ "type": "string", "pattern": NAME_PATTERN })),
                     query("limit", false, "Imports per page (default 20)",
                           json!({ "type": "integer", "minimum": 1, "maximum": super::MAX_PAGE })),
-                    query("cursor", false, "The nextCursor of the page before", json!({ "type": "string" }))
+                    query("cursor", false, "The nextCursor of the page before",
+                          json!({ "type": "string", "pattern": super::CURSOR_PATTERN }))
                 ],
                 "responses": list_responses
             }

@@ -60,15 +60,35 @@ fn config(valid_for: Duration) -> Result<PresigningConfig, BoxError> {
     Ok(config)
 }
 
+/// The request to hand out.
 fn signed(request: PresignedRequest) -> Signed {
+    let url = request.uri().to_owned();
+    let headers = request
+        .headers()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()));
     Signed {
         method: request.method().to_owned(),
-        url: request.uri().to_owned(),
-        headers: request
-            .headers()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-            .collect(),
+        headers: only_signed(&url, headers),
+        url,
     }
+}
+
+/// The headers a pre-signed URL's signature covers (`X-Amz-SignedHeaders`), names in lower case: the SDK also adds
+/// others, such as the invocation's trace id in Lambda, which the caller has no use for.
+fn only_signed(url: &str, headers: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let signed = url
+        .split_once('?')
+        .map(|(_, query)| query)
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("X-Amz-SignedHeaders="))
+        .map(|names| names.replace("%3B", ";").to_ascii_lowercase())
+        .unwrap_or_default();
+    let signed: Vec<&str> = signed.split(';').collect();
+    headers
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .filter(|(name, _)| signed.contains(&name.as_str()))
+        .collect()
 }
 
 impl Presigner for S3Presigner {
@@ -170,6 +190,21 @@ mod tests {
                 "{header} is signed but not among the headers to send"
             );
         }
+    }
+
+    #[test]
+    fn only_the_signed_headers_are_handed_out() {
+        let url = "https://b.s3.example/k?X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost&X-Amz-Expires=900";
+        let headers = [
+            ("Content-Length", "12"),
+            ("content-type", "text/csv"),
+            ("x-amzn-trace-id", "Root=1-00000000-000000000000000000000000"),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()));
+        assert_eq!(
+            only_signed(url, headers.into_iter()),
+            [("content-length", "12"), ("content-type", "text/csv")].map(|(n, v)| (n.to_owned(), v.to_owned()))
+        );
     }
 
     #[tokio::test]

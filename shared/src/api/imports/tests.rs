@@ -522,7 +522,7 @@ async fn a_sites_imports_are_listed_newest_first_page_by_page_for_its_people_and
         "invalid_query",
     );
     assert_problem(
-        &list(&api, COORDINATOR_1, "study=STUDY&site=SITE-1&cursor=bm90LWEtdWxpZA").await,
+        &list(&api, COORDINATOR_1, "study=STUDY&site=SITE-1&cursor=not-a-position").await,
         StatusCode::BAD_REQUEST,
         "invalid_cursor",
     );
