@@ -179,6 +179,20 @@ start_streams() {
   wait_until streams "$LAST_SERVICE" 60 curl -fsS "$STREAMS_URL/health"
 }
 
+# S3's notification of the import bucket to the import function (template.yaml's NotificationConfiguration), standing
+# in locally for uploads at the keys the import API chooses only (scripts/local_s3_events.py; every other upload's test
+# invokes the import itself): lists the bucket's versions and invokes the function through the emulator, so it starts
+# after start_functions. Exports S3_EVENTS_URL; `POST $S3_EVENTS_URL/drain` answers once every version already in the
+# bucket is delivered.
+start_s3_events() {
+  local port
+  port=$(free_port)
+  start_service s3-events "$VENV/bin/python" "$ROOT/scripts/local_s3_events.py" serve --port "$port"
+  export S3_EVENTS_URL="http://127.0.0.1:$port"
+  log "local S3 event notifications of the import bucket on $S3_EVENTS_URL"
+  wait_until s3-events "$LAST_SERVICE" 60 curl -fsS "$S3_EVENTS_URL/health"
+}
+
 # The HTTP API of template.yaml in front of the emulator: routes, JWT authorizer and scopes (tests/src/gateway.rs).
 # Exports API_URL, GATEWAY_ROUTES and LOCAL_JWT_SECRET (a fresh key per run; tokens come from `local-gateway mint`).
 start_gateway() {
