@@ -10,19 +10,18 @@ use serde_json::Value;
 const COORDINATOR_APP: &str = "imports/upload imports/read";
 const HEADER: &str = "study_id,site_id,subject_id,visit,form,item,value,unit,collected_at";
 
-struct Site {
+/// A site's coordinator: the person (with the site's grant) and their tool's token.
+struct Coordinator {
     study: String,
-    site: &'static str,
     sub: String,
     token: String,
 }
 
-fn coordinator(study: &str, site: &'static str) -> Site {
+fn coordinator(study: &str, site: &str) -> Coordinator {
     let sub = unique("coordinator");
     let token = local_token_in_groups(&sub, COORDINATOR_APP, &[&format!("site:{study}/{site}")]);
-    Site {
+    Coordinator {
         study: study.to_owned(),
-        site,
         sub,
         token,
     }
@@ -42,7 +41,7 @@ async fn call(token: &str, method: reqwest::Method, path: &str, body: Option<&Va
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn announce(site: &Site, as_site: &str, content: &[u8]) -> (StatusCode, Value) {
+async fn announce(site: &Coordinator, as_site: &str, content: &[u8]) -> (StatusCode, Value) {
     let body = announcement(&site.study, as_site, "visit 3.csv", content);
     call(&site.token, reqwest::Method::POST, "/imports/observations", Some(&body)).await
 }
