@@ -355,7 +355,10 @@ def test_each_text_pattern_reads_alike_in_python_ecma_and_the_validator(pattern)
     }
     assert by_python == by_validator
     assert by_python == node(ECMA, pattern)
-    # Lengths count code points, astral ones included, in all three.
+    # Lengths count code points, astral ones included, in all three (for the texts that may hold them; names,
+    # checksums and cursors are ASCII, and the agreement above covers them).
+    if 0x1F600 not in by_python["inside"]:
+        return
     limit = int(re.search(r"\{0,(\d+)\}", pattern).group(1)) + 2
     for text, fits in [("\U0001f600" * limit, True), ("\U0001f600" * (limit + 1), False)]:
         assert bool(python.search(text)) == validator.is_valid(text) == fits
