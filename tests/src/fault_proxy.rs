@@ -133,6 +133,8 @@ struct Plan {
     /// Requests so far: batch writes, others.
     counters: [AtomicU64; 2],
     once: Option<Once>,
+    /// From this instant on, every request waits this long before it is forwarded.
+    slow_from: Option<(std::time::Instant, Duration)>,
     client: reqwest::Client,
     stats: Arc<Stats>,
 }
@@ -152,6 +154,7 @@ impl FaultProxy {
             other_kinds: kinds.iter().copied().filter(|k| *k != Fault::PartialBatch).collect(),
             counters: Default::default(),
             once: None,
+            slow_from: None,
             client: reqwest::Client::new(),
             stats: Arc::clone(&stats),
         });
@@ -168,6 +171,7 @@ impl FaultProxy {
             other_kinds: Vec::new(),
             counters: Default::default(),
             once: None,
+            slow_from: None,
             client: reqwest::Client::new(),
             stats: Arc::clone(&stats),
         });
@@ -189,6 +193,7 @@ impl FaultProxy {
                 fault,
                 seen: AtomicU64::new(0),
             }),
+            slow_from: None,
             client: reqwest::Client::new(),
             stats: Arc::clone(&stats),
         });
@@ -206,6 +211,24 @@ impl FaultProxy {
             stats,
             _server: server,
         }
+    }
+
+    /// A proxy that forwards every request unchanged, each one `delay` later once `after` has passed: a backend that
+    /// slows down (DynamoDB throttling, a local API whose tables grow).
+    pub async fn slow_after(upstream: &str, after: Duration, delay: Duration) -> Self {
+        let stats = Arc::new(Stats::default());
+        let plan = Arc::new(Plan {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            every: 0,
+            batch_kinds: Vec::new(),
+            other_kinds: Vec::new(),
+            counters: Default::default(),
+            once: None,
+            slow_from: Some((std::time::Instant::now() + after, delay)),
+            client: reqwest::Client::new(),
+            stats: Arc::clone(&stats),
+        });
+        Self::serve(plan, stats).await
     }
 
     /// A proxy that injects nothing and records every request.
@@ -254,6 +277,10 @@ impl Plan {
     }
 
     async fn handle(&self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
+        if let Some((from, delay)) = self.slow_from.filter(|(from, _)| std::time::Instant::now() >= *from) {
+            let _ = from;
+            tokio::time::sleep(delay).await;
+        }
         let operation = operation(&request);
         let fault = self.pick(&operation);
         self.stats.requests.fetch_add(1, Ordering::SeqCst);

@@ -69,6 +69,7 @@ struct Running {
     started_ms: u64,
     deadline_ms: u64,
     started: Instant,
+    payload: Bytes,
 }
 
 #[derive(Default)]
@@ -86,6 +87,12 @@ struct State {
     unfrozen: bool,
     /// Deliver no more invocations than this; later ones stay queued.
     max_deliveries: Option<u64>,
+    /// Retry an invocation that answered with an error, up to this many times, this long after (as Lambda retries a
+    /// failed asynchronous invocation); and the retries waiting.
+    retries: Option<(u32, Duration)>,
+    retrying: usize,
+    /// Retries so far, per payload.
+    attempts: std::collections::HashMap<Bytes, u32>,
     spawned: Option<Instant>,
     /// From the start of the process to its first poll for an event: its init phase.
     init: Option<Duration>,
@@ -120,6 +127,7 @@ impl State {
             started_ms,
             deadline_ms: delivery.deadline_ms,
             started: Instant::now(),
+            payload: delivery.payload.clone(),
         });
         let _ = waiter.send(delivery);
     }
@@ -260,6 +268,12 @@ impl Lambda {
         self.state.lock().unwrap().timeout = timeout;
     }
 
+    /// Retries an invocation that answers with an error, up to `times` times, `after` its answer, as Lambda retries a
+    /// failed asynchronous invocation (twice, after about one and two minutes, by default).
+    pub fn retry_errors(&self, times: u32, after: Duration) {
+        self.state.lock().unwrap().retries = Some((times, after));
+    }
+
     /// Queues an asynchronous invocation with `payload`, as `Invoke` with `InvocationType: Event` does.
     pub fn invoke_async(&self, payload: &Value) {
         let mut state = self.state.lock().unwrap();
@@ -277,7 +291,8 @@ impl Lambda {
             notified.as_mut().enable();
             {
                 let state = self.state.lock().unwrap();
-                let idle = state.waiting.is_some() && state.queue.is_empty() && state.running.is_none();
+                let idle =
+                    state.waiting.is_some() && state.queue.is_empty() && state.running.is_none() && state.retrying == 0;
                 if done(&state) || idle {
                     return state.outcomes.clone();
                 }
@@ -424,12 +439,31 @@ async fn route(request: Request<Incoming>, state: Arc<Mutex<State>>, changed: Ar
     } else {
         "unexpected"
     };
+    let state_handle = Arc::clone(&state);
     {
         let mut state = state.lock().unwrap();
         let running = state.running.take();
         let (started_ms, deadline_ms) = running.as_ref().map_or((0, 0), |r| (r.started_ms, r.deadline_ms));
         let latency = running.as_ref().map_or(Duration::ZERO, |r| r.started.elapsed());
-        let answered = running.is_some_and(|r| path.contains(&r.id));
+        let answered = running.as_ref().is_some_and(|r| path.contains(&r.id));
+        if let (Some(running), Some((times, after)), true) = (&running, state.retries, answered && kind == "error") {
+            let attempt = state.attempts.entry(running.payload.clone()).or_insert(0);
+            if *attempt < times {
+                *attempt += 1;
+                state.retrying += 1;
+                let (state, changed, payload) =
+                    (Arc::clone(&state_handle), Arc::clone(&changed), running.payload.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let mut state = state.lock().unwrap();
+                    state.retrying -= 1;
+                    state.queue.push_back(payload);
+                    state.dispatch();
+                    drop(state);
+                    changed.notify_waiters();
+                });
+            }
+        }
         let outcome = Outcome {
             kind: if answered {
                 kind.to_owned()

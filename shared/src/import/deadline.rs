@@ -1,6 +1,8 @@
 //! When an import must stop: the invocation's deadline minus a safety margin, or a configured budget when the
 //! deadline cannot be trusted. The margin is at most a quarter of the time the invocation has, so that any timeout,
-//! however short, leaves time to make progress.
+//! however short, leaves time to make progress; once the job says how long its last stop took, the margin grows to
+//! fit it, up to half the invocation. The stop work (cancelling the writers, the checkpoint, the report part, the
+//! continuation) has until a moment before the invocation ends, and no longer.
 
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
@@ -23,8 +25,12 @@ pub enum FallbackReason {
     Implausible,
 }
 
-/// The part of the time left at the start that the margin may take at most.
+/// The part of the time left at the start that the configured margin may take at most.
 const MARGIN_SHARE: u32 = 4;
+/// The part of the time left at the start that a margin learnt from earlier stops may take at most.
+const LEARNT_MARGIN_SHARE: u32 = 2;
+/// Kept after the stop work for answering the runtime: at most this, and a fifth of the margin.
+const ANSWER_RESERVE: Duration = Duration::from_millis(300);
 
 /// The instant at which the import stops reading and cancels its writers.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +42,37 @@ pub struct StopAt {
     /// When the invocation ends at the latest (its deadline, or the end of the fallback budget plus the margin):
     /// a lease on the job until then cannot outlive the invocation.
     pub ends: SystemTime,
+    /// The time the invocation had when it started (to its deadline, or the fallback budget plus the margin).
+    pub budget: Duration,
+}
+
+impl StopAt {
+    /// The same invocation, stopping early enough for final writes that take `writes`: a third of the margin for the
+    /// writers to end (`grace`), the rest for the writes twice over and the answer. The margin grows, never
+    /// shrinks, and takes at most half of the invocation.
+    pub fn adapted(self, writes: Duration) -> Self {
+        let wanted = writes * 3;
+        let cap = (self.budget / LEARNT_MARGIN_SHARE).max(self.margin);
+        let margin = wanted.clamp(self.margin, cap);
+        Self {
+            at: self.at - (margin - self.margin),
+            margin,
+            ..self
+        }
+    }
+
+    /// How long the writers may take to end their requests once stopped: a third of the margin.
+    pub fn grace(&self) -> Duration {
+        self.margin / 3
+    }
+
+    /// When the stop work must be done: the invocation's end, less a moment to answer the runtime. Every request
+    /// of the stop work is bounded by this; what is not done by then is not done, and the invocation answers with
+    /// an error rather than be killed by its timeout.
+    pub fn answer_by(&self) -> Instant {
+        let reserve = ANSWER_RESERVE.min(self.margin / 5);
+        self.at + self.margin - reserve
+    }
 }
 
 /// Converts the invocation deadline (Unix epoch milliseconds, as `lambda_runtime::Context::deadline`) once into a
@@ -52,6 +89,7 @@ pub fn stop_at(
         source: DeadlineSource::Fallback(reason),
         margin,
         ends: now + fallback + margin,
+        budget: fallback + margin,
     };
     if deadline_ms == 0 {
         return fallback_at(FallbackReason::Missing);
@@ -67,6 +105,7 @@ pub fn stop_at(
                 source: DeadlineSource::Invocation,
                 margin,
                 ends: deadline,
+                budget: remaining,
             }
         }
     }
@@ -103,6 +142,26 @@ mod tests {
         assert_eq!(stop.margin, Duration::from_millis(750));
         assert_eq!(stop.at - instant, Duration::from_millis(2_250));
         assert_eq!(stop.ends, now + Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_learnt_stop_grows_the_margin_up_to_half_the_invocation_and_never_shrinks_it() {
+        let (deadline, now, instant) = at(6_000);
+        let stop = stop_at(deadline, now, instant, Duration::from_secs(1), FALLBACK);
+        assert_eq!(stop.margin, Duration::from_secs(1));
+        // Final writes of 0.6 s: a margin of three times that.
+        let grown = stop.adapted(Duration::from_millis(600));
+        assert_eq!(grown.margin, Duration::from_millis(1_800));
+        assert_eq!(grown.grace(), Duration::from_millis(600));
+        assert_eq!(grown.at - instant, Duration::from_millis(4_200));
+        assert_eq!((grown.ends, grown.budget), (stop.ends, stop.budget));
+        // Never more than half of the invocation, never less than the configured margin.
+        assert_eq!(stop.adapted(Duration::from_secs(60)).margin, Duration::from_secs(3));
+        assert_eq!(stop.adapted(Duration::from_millis(10)).margin, Duration::from_secs(1));
+        // The stop work ends a moment before the invocation does.
+        assert_eq!(grown.answer_by() - instant, Duration::from_millis(5_700));
+        let short = stop_at(at(1_000).0, now, instant, MARGIN, FALLBACK);
+        assert_eq!(short.answer_by() - instant, Duration::from_millis(950));
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub enum ImportError {
         #[source]
         source: BoxError,
     },
+    /// The stop work did not end before the invocation's deadline (a backend too slow to write the checkpoint in
+    /// the time left): answered as an error before the timeout; a retry goes on from the last checkpoint written.
+    #[error("import {import_id} could not finish stopping before the invocation's deadline; a retry resumes from the last checkpoint written")]
+    OutOfTime { import_id: String },
     /// The lease ran out before it could be renewed (or could not be confirmed): the rows done since the last
     /// checkpoint are done again by whichever invocation takes the job on, which a retry of this one can be.
     #[error("import {import_id} lost its lease before reaching a checkpoint")]
@@ -77,6 +81,7 @@ impl From<ImportError> for lambda_runtime::Diagnostic {
             ImportError::Upload { .. } => "ImportUploadCheckFailed",
             ImportError::Randomness { .. } => "ImportRandomnessFailed",
             ImportError::LeaseLost { .. } => "ImportLeaseLost",
+            ImportError::OutOfTime { .. } => "ImportOutOfTime",
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.into(),

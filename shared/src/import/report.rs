@@ -165,9 +165,36 @@ pub struct FileSummary {
     #[serde(default)]
     pub rejected_listed: u64,
     pub reports: ReportKeys,
+    /// How long the invocations' final writes took once their writers had ended (the checkpoint and the report part
+    /// and the continuation's request, or the final reports): what the next invocation stops early enough for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_work: Option<StopWork>,
+}
+
+/// The final writes of an import's invocations, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopWork {
+    /// Of the last invocation.
+    pub last_ms: u64,
+    /// The longest of any invocation.
+    pub max_ms: u64,
+    /// The margin the last invocation stopped with, before its deadline (a third of it the writers' grace).
+    pub margin_ms: u64,
 }
 
 impl FileSummary {
+    /// Records an invocation's stop work (and the margin it had for it).
+    pub fn note_stop_work(&mut self, took: std::time::Duration, margin: std::time::Duration) {
+        let last_ms = took.as_millis() as u64;
+        let max_ms = self.stop_work.map_or(last_ms, |before| before.max_ms.max(last_ms));
+        self.stop_work = Some(StopWork {
+            last_ms,
+            max_ms,
+            margin_ms: margin.as_millis() as u64,
+        });
+    }
+
     /// The summary of an import that starts now; [`super::ImportService`] fills in the rest as it goes.
     pub fn start(import_id: String, object: &ObjectRef, now: OffsetDateTime, deadline: DeadlineSource) -> Self {
         Self {
@@ -192,6 +219,7 @@ impl FileSummary {
             write_tasks_alive_after: 0,
             rejected_not_listed: 0,
             rejected_listed: 0,
+            stop_work: None,
         }
     }
 

@@ -7,3 +7,4 @@ mod continuation;
 mod in_process;
 mod progress;
 mod report_join;
+mod slow_backend;

@@ -395,6 +395,7 @@ fn within(budget: Duration) -> StopAt {
         source: DeadlineSource::Invocation,
         margin: Duration::from_secs(1),
         ends: SystemTime::now() + budget + Duration::from_secs(1),
+        budget: budget + Duration::from_secs(1),
     }
 }
 

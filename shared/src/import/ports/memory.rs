@@ -272,6 +272,13 @@ impl MemoryJobStore {
             .collect()
     }
 
+    /// Changes the stored job as only a test would (e.g. what an earlier invocation recorded).
+    pub fn edit(&self, import_id: &str, change: impl FnOnce(&mut Job)) {
+        if let Some(job) = lock(&self.jobs).get_mut(import_id) {
+            change(job);
+        }
+    }
+
     /// Lets every lease run out now, as time does for an invocation that died holding one.
     pub fn expire_leases(&self) {
         for job in lock(&self.jobs).values_mut() {

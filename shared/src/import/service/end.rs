@@ -2,6 +2,7 @@
 //! report, a new continuation token, the continuation asked for), or for good (one rejected-rows report joined from
 //! the parts, the summary report, the final job record).
 
+use super::read::Stopping;
 use super::{ImportService, Outcome, CSV};
 use crate::import::error::ImportError;
 use crate::import::event::{Continuation, ContinueImport};
@@ -24,23 +25,29 @@ where
 {
     /// Saves the checkpoint, keeps this invocation's rejected rows as a part of the report, lets go of the lease and
     /// asks for a new invocation to go on, with the token only the job record holds.
-    pub(super) async fn continue_later(&self, mut job: Job, rejected: Rejected) -> Result<Outcome, ImportError> {
+    pub(super) async fn continue_later(
+        &self,
+        mut job: Job,
+        rejected: Rejected,
+        stopping: Option<Stopping>,
+    ) -> Result<Outcome, ImportError> {
         let import_id = job.summary.import_id.clone();
-        if let Some((rejected, _)) = rejected.filter(|(_, listed)| *listed > 0) {
-            let key = job.summary.report_part(job.parts.len() + 1, &job.lease.owner);
-            let body = ReportBody::File(rejected);
-            let etag = self
-                .put_report(&job.summary, &key, CSV, body, "a part of the rejected-rows report")
-                .await?;
-            job.parts.push(PartRef { key, etag });
-        }
-        let token = job.checkpoint().map_err(|source| ImportError::Randomness {
-            import_id: import_id.clone(),
-            source,
-        })?;
-        if !self.save(&job).await? {
+        // Up to the saved checkpoint, within the stop budget less what the continuation's request needs: a
+        // checkpoint saved is always followed by its continuation (a retry of this invocation's event would carry
+        // the token the checkpoint replaced), a checkpoint not saved leaves the job as the last one left it.
+        let saving = self.save_checkpoint(&mut job, rejected, stopping);
+        let saved = match stopping {
+            Some(stopping) => tokio::time::timeout_at(stopping.save_by, saving).await.map_err(|_| {
+                tracing::error!("the checkpoint could not be saved in the time left; answering with an error");
+                ImportError::OutOfTime {
+                    import_id: import_id.clone(),
+                }
+            })?,
+            None => saving.await,
+        };
+        let Some(token) = saved? else {
             return Ok(Outcome::skipped(&job, "another invocation took over this import"));
-        }
+        };
         let next = ContinueImport {
             continue_import: Continuation {
                 import_id: import_id.clone(),
@@ -56,6 +63,32 @@ where
         Ok(Outcome::File(Box::new(job.summary)))
     }
 
+    /// Keeps this invocation's rejected rows as a part of the report and saves the checkpoint with a new token;
+    /// `None` if another invocation took the job over.
+    async fn save_checkpoint(
+        &self,
+        job: &mut Job,
+        rejected: Rejected,
+        stopping: Option<Stopping>,
+    ) -> Result<Option<String>, ImportError> {
+        let import_id = job.summary.import_id.clone();
+        if let Some((rejected, _)) = rejected.filter(|(_, listed)| *listed > 0) {
+            let key = job.summary.report_part(job.parts.len() + 1, &job.lease.owner);
+            let body = ReportBody::File(rejected);
+            let etag = self
+                .put_report(&job.summary, &key, CSV, body, "a part of the rejected-rows report")
+                .await?;
+            job.parts.push(PartRef { key, etag });
+        }
+        let token = job
+            .checkpoint()
+            .map_err(|source| ImportError::Randomness { import_id, source })?;
+        if let Some(stopping) = stopping {
+            job.summary.note_stop_work(stopping.took(), stopping.margin);
+        }
+        Ok(self.save(job).await?.then_some(token))
+    }
+
     /// Ends the job: one rejected-rows report (the parts of earlier invocations, then this one's rows), the
     /// summary report, and the final job record.
     pub(super) async fn finish(
@@ -64,6 +97,7 @@ where
         status: FileStatus,
         error: Option<FileError>,
         rejected: Rejected,
+        stopping: Option<Stopping>,
     ) -> Result<Outcome, ImportError> {
         job.finish(status, error, OffsetDateTime::now_utc());
         let import_id = job.summary.import_id.clone();
@@ -80,6 +114,11 @@ where
         let key = &summary.reports.rejected_rows;
         self.put_report(summary, key, CSV, ReportBody::File(report), "the rejected-rows report")
             .await?;
+        // Noted before the summary is written, so that the report says it too: the summary and the record are
+        // still to write, as long as the writes the estimate counts.
+        if let Some(stopping) = stopping {
+            job.summary.note_stop_work(stopping.took(), stopping.margin);
+        }
         // Joined: the final record lists no parts. They are deleted once it stands, so a retry after a failure
         // before then joins them again.
         let joined = std::mem::take(&mut job.parts);

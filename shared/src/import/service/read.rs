@@ -17,7 +17,27 @@ use crate::import::tally::{ReportLimit, RowPos, Tally};
 use crate::import::writer::{InFlight, RetryPolicy};
 use crate::provenance::Provenance;
 use std::sync::Arc;
+use std::time::Duration;
 use time::OffsetDateTime;
+
+/// An invocation's final writes under way: since when (the writers' end), the margin it had, and how long a
+/// job-record write took at the start (the final writes end with one, and the continuation's request).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stopping {
+    pub since: tokio::time::Instant,
+    pub margin: Duration,
+    pub save_took: Duration,
+    /// When a checkpoint must be saved by, to leave the continuation's request its time before the answer.
+    pub save_by: tokio::time::Instant,
+}
+
+impl Stopping {
+    /// The final writes' length, as measured up to the job record's write, and that write and the continuation's
+    /// request as long as a write at the start took (and half as long again).
+    pub fn took(&self) -> Duration {
+        self.since.elapsed() + self.save_took + self.save_took / 2
+    }
+}
 
 /// How an invocation's reading ended, for the job.
 pub(super) enum Ending {
@@ -45,31 +65,39 @@ where
         standing: &Arc<Standing>,
     ) -> Result<Outcome, ImportError> {
         if job.fenced_by.is_some() {
-            return self.finish(job, FileStatus::Superseded, None, None).await;
+            return self.finish(job, FileStatus::Superseded, None, None, None).await;
         }
         job.ids = match self.enter_key(&job, stop, standing).await? {
             KeyTurn::Writing(basis) => basis,
-            KeyTurn::Superseded => return self.finish(job, FileStatus::Superseded, None, None).await,
-            KeyTurn::TimeUp => return self.continue_later(job, None).await,
-            KeyTurn::Lost(Hold::Fenced) => return self.finish(job, FileStatus::Superseded, None, None).await,
+            KeyTurn::Superseded => return self.finish(job, FileStatus::Superseded, None, None, None).await,
+            KeyTurn::TimeUp => return self.continue_later(job, None, None).await,
+            KeyTurn::Lost(Hold::Fenced) => return self.finish(job, FileStatus::Superseded, None, None, None).await,
             KeyTurn::Lost(_) => return Err(self.lost(&job)),
         };
         let dataset = match dataset::for_key(&job.summary.key, &self.config) {
             Ok(dataset) => dataset,
             Err(message) => {
                 let error = FileError::new(FileErrorCode::UnknownDataset, message);
-                return self.finish(job, FileStatus::Rejected, Some(error), None).await;
+                return self.finish(job, FileStatus::Rejected, Some(error), None, None).await;
             }
         };
         job.summary.dataset = Some(dataset.name());
         tracing::Span::current().record("dataset", dataset.name().as_str());
+        let saving = tokio::time::Instant::now();
         if !self.save(&job).await? {
             return Ok(Outcome::skipped(&job, "another invocation took over this import"));
         }
-        self.work(job, dataset.as_ref(), request_id, stop, now, standing).await
+        let save_took = saving.elapsed();
+        // Early enough for this invocation's own final writes against the backend as it answers now: the
+        // checkpoint (a job-record write) and the continuation, about one and a half job-record writes.
+        let stop = stop.adapted(save_took * 3 / 2);
+        self.work(job, dataset.as_ref(), request_id, stop, now, standing, save_took)
+            .await
     }
 
     /// Reads the file from its checkpoint (or its start) until the stop time, then continues or ends the job.
+    /// `save_took`: how long a job-record write took at the start of this invocation.
+    #[allow(clippy::too_many_arguments)]
     async fn work(
         &self,
         mut job: Job,
@@ -78,6 +106,7 @@ where
         stop: StopAt,
         now: OffsetDateTime,
         standing: &Arc<Standing>,
+        save_took: Duration,
     ) -> Result<Outcome, ImportError> {
         let checkpoint = job.summary.resume_from;
         let object = job.object();
@@ -88,14 +117,14 @@ where
                     FileErrorCode::NoProgress,
                     "the invocation reached its stop time before the object was open for reading",
                 );
-                return self.finish(job, FileStatus::Failed, Some(error), None).await;
+                return self.finish(job, FileStatus::Failed, Some(error), None, None).await;
             }
             Ok(Err(error)) => {
                 let status = match error.code {
                     FileErrorCode::ObjectTooLarge | FileErrorCode::InvalidHeader => FileStatus::Rejected,
                     _ => FileStatus::Failed,
                 };
-                return self.finish(job, status, Some(error), None).await;
+                return self.finish(job, status, Some(error), None, None).await;
             }
             Ok(Ok(opened)) => opened,
         };
@@ -140,11 +169,19 @@ where
             stopped: standing.stopped.clone(),
             concurrency: self.config.concurrency,
             retry: RetryPolicy::new(self.config.max_write_attempts),
-            grace: stop.margin / 2,
+            grace: stop.grace(),
             in_flight: Arc::clone(&in_flight),
             max_record_bytes: self.config.max_record_bytes,
         };
         let run = pipeline.run(opened.body, dataset, &facts, start, stop.at, &tally).await;
+        // The writers have ended: what is measured from here is the final writes (the grace they had is the
+        // margin's, and grows with it).
+        let stopping = Stopping {
+            since: tokio::time::Instant::now(),
+            margin: stop.margin,
+            save_took,
+            save_by: stop.answer_by() - (stop.margin / 10).min(Duration::from_millis(200)),
+        };
         let finished = tally
             .finish()
             .map_err(|e| ImportError::report("the rejected-rows file", &job.summary.import_id, e))?;
@@ -163,15 +200,15 @@ where
         };
         let rejected = Some((finished.report, finished.listed));
         match standing.lost() {
-            Some(Hold::Fenced) => return self.finish(job, FileStatus::Superseded, None, rejected).await,
+            Some(Hold::Fenced) => return self.finish(job, FileStatus::Superseded, None, rejected, None).await,
             // Whoever holds the job now goes on from its last saved checkpoint.
             Some(_) => return Err(self.lost(&job)),
             None => {}
         }
         let everything_read = run.end == ReadEnd::Eof && finished.counts.not_reached == 0;
         match ending(run.end, everything_read, progressed, self.config.max_record_bytes) {
-            Ending::Checkpoint => self.continue_later(job, rejected).await,
-            Ending::Final(status, error) => self.finish(job, status, error, rejected).await,
+            Ending::Checkpoint => self.continue_later(job, rejected, Some(stopping)).await,
+            Ending::Final(status, error) => self.finish(job, status, error, rejected, Some(stopping)).await,
         }
     }
 

@@ -82,6 +82,7 @@ fn within(budget: Duration) -> StopAt {
         source: DeadlineSource::Invocation,
         margin: Duration::from_secs(1),
         ends: SystemTime::now() + budget + Duration::from_secs(1),
+        budget: budget + Duration::from_secs(1),
     }
 }
 
@@ -757,5 +758,6 @@ async fn an_older_version_arriving_after_a_newer_one_is_superseded_and_writes_no
 }
 
 mod continuations;
+mod stopping;
 mod uploads;
 mod versions;
