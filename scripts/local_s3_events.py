@@ -80,7 +80,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlsplit
 from xml.etree import ElementTree
@@ -91,7 +90,7 @@ from botocore.session import get_session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from local_stack import ROOT, Resolver, Tag  # noqa: E402
-from local_streams import ConfigError, Invoker, load_template  # noqa: E402
+from local_streams import ConfigError, invoker_from_env, load_template, serve_control  # noqa: E402
 
 log = logging.getLogger("local-s3-events")
 
@@ -103,7 +102,6 @@ POLL_SECONDS = 0.2
 RETRY_SECONDS = 1.0
 # `cargo lambda watch` starts a function (building it if needed) on its first invocation.
 INVOKE_TIMEOUT_ALLOWANCE_SECONDS = 120
-DEFAULT_DRAIN_SECONDS = 60.0
 LIST_PAGE = 1000
 
 # The keys the import API chooses for an announced upload (shared/src/import/upload.rs): a canonical ULID is 26
@@ -589,79 +587,19 @@ def watched_buckets(sources, endpoint, region):
     ]
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# The HTTP interface
-
-
-def handler_for(watcher):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            if self.path == "/health":
-                self._answer(200, {"ok": True})
-            elif self.path == "/status":
-                self._answer(200, watcher.status(drained=watcher.idle()))
-            else:
-                self._answer(404, {"message": "GET /health, GET /status or POST /drain"})
-
-        def do_POST(self):
-            if self.path != "/drain":
-                self._answer(404, {"message": "POST /drain"})
-                return
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length > 0 else b""
-                body = json.loads(raw) if raw.strip() else {}
-                timeout = float(body.get("timeoutSeconds", DEFAULT_DRAIN_SECONDS))
-                if not 0 <= timeout <= 3600:
-                    raise ValueError
-            except (ValueError, TypeError, AttributeError):
-                self._answer(400, {"message": 'the body is optional: {"timeoutSeconds": 0 to 3600}'})
-                return
-            drained = watcher.drain(timeout)
-            self._answer(200 if drained else 504, watcher.status(drained))
-
-        def _answer(self, status, document):
-            data = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format, *args):
-            log.debug("%s %s", self.command, self.path)
-
-    return Handler
-
-
 def serve(args):
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
         raise ConfigError("AWS_ENDPOINT_URL is not set: this lists the local API's buckets, never AWS's")
     sources = notifications(load_template(args.template))
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    invoker = None
-    if sources:
-        port = os.environ.get("LAMBDA_INVOKE_PORT")
-        if not port:
-            raise ConfigError("LAMBDA_INVOKE_PORT is not set: the functions' Invoke API (cargo lambda watch)")
-        invoker = Invoker(int(port))
-    else:
+    invoker = invoker_from_env() if sources else None
+    if not sources:
         log.info("no bucket notifications to Lambda in %s: nothing to list", args.template)
     watcher = Watcher(watched_buckets(sources, endpoint, region), invoker, region, args.interval, args.retry_seconds)
     watcher.start()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(watcher))
-    server.daemon_threads = True
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    log.info("serving /drain, /status and /health on %s", url)
-    # The one line on stdout: whoever started this with --port 0 reads its address here.
-    print(url, flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        watcher.stopping.set()
+    # The same control interface as the stream stand-in's: /health, /status, /drain.
+    serve_control(args.port, watcher)
 
 
 def main():

@@ -928,7 +928,10 @@ def _why(error):
 # The HTTP interface
 
 
-def handler_for(poller):
+def handler_for(source):
+    """The control interface of a local event source (here the stream poller; local_s3_events.py's watcher too):
+    `source` has `status(drained)`, `idle()` and `drain(timeout)`."""
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -936,7 +939,7 @@ def handler_for(poller):
             if self.path == "/health":
                 self._answer(200, {"ok": True})
             elif self.path == "/status":
-                self._answer(200, poller.status(drained=poller.idle()))
+                self._answer(200, source.status(drained=source.idle()))
             else:
                 self._answer(404, {"message": "GET /health, GET /status or POST /drain"})
 
@@ -954,8 +957,8 @@ def handler_for(poller):
             except (ValueError, TypeError, AttributeError):
                 self._answer(400, {"message": 'the body is optional: {"timeoutSeconds": 0 to 3600}'})
                 return
-            drained = poller.drain(timeout)
-            self._answer(200 if drained else 504, poller.status(drained))
+            drained = source.drain(timeout)
+            self._answer(200 if drained else 504, source.status(drained))
 
         def _answer(self, status, document):
             data = json.dumps(document).encode()
@@ -971,23 +974,17 @@ def handler_for(poller):
     return Handler
 
 
-def serve(args):
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if not endpoint:
-        raise ConfigError("AWS_ENDPOINT_URL is not set: this reads the local API's streams, never AWS's")
-    sources = event_sources(load_template(args.template))
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    invoker = None
-    if sources:
-        port = os.environ.get("LAMBDA_INVOKE_PORT")
-        if not port:
-            raise ConfigError("LAMBDA_INVOKE_PORT is not set: the functions' Invoke API (cargo lambda watch)")
-        invoker = Invoker(int(port))
-    poller = Poller(Api(endpoint, region), invoker, sources)
-    poller.start()
-    if not sources:
-        log.info("no DynamoDB events in %s: nothing to read", args.template)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(poller))
+def invoker_from_env():
+    """The functions' Invoke API, as scripts/lib.sh starts it (cargo lambda watch on LAMBDA_INVOKE_PORT)."""
+    port = os.environ.get("LAMBDA_INVOKE_PORT")
+    if not port:
+        raise ConfigError("LAMBDA_INVOKE_PORT is not set: the functions' Invoke API (cargo lambda watch)")
+    return Invoker(int(port))
+
+
+def serve_control(port, source):
+    """Serves `source`'s control interface on loopback until interrupted, then tells the source to stop."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(source))
     server.daemon_threads = True
     url = f"http://127.0.0.1:{server.server_address[1]}"
     log.info("serving /drain, /status and /health on %s", url)
@@ -996,7 +993,21 @@ def serve(args):
     try:
         server.serve_forever()
     finally:
-        poller.stopping.set()
+        source.stopping.set()
+
+
+def serve(args):
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        raise ConfigError("AWS_ENDPOINT_URL is not set: this reads the local API's streams, never AWS's")
+    sources = event_sources(load_template(args.template))
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    invoker = invoker_from_env() if sources else None
+    poller = Poller(Api(endpoint, region), invoker, sources)
+    poller.start()
+    if not sources:
+        log.info("no DynamoDB events in %s: nothing to read", args.template)
+    serve_control(args.port, poller)
 
 
 def main():

@@ -50,30 +50,12 @@ impl<S: SubmissionStore, A: ReadAudit> SubmissionApi<S, A> {
     }
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        let request_id = request::request_id(&request);
-        // Lambda's request id is the invocation span's (`function_request_id`); API Gateway's is this one, the
-        // `requestId` of the API's access log. At level ERROR like the invocation's, so every line carries it.
-        let span = tracing::error_span!(
-            "request",
-            api_request_id = request::gateway_request_id(&request),
-            method = %request.method(),
-        );
-        let mut audit = Audit::default();
-        async {
-            let (response, code) = match self.dispatch(&request, &request_id, &mut audit).await {
-                Ok(response) => (response, None),
-                Err(error) => {
-                    let code = error.code();
-                    (error.into_response(&request_id), Some(code))
-                }
-            };
-            audit.emit(response.status(), code);
+        let dispatch = async |request_id: &str, audit: &mut Audit| self.dispatch(&request, request_id, audit).await;
+        answer(&request, dispatch, |audit, status, code| {
             if audit.route == Some(Route::SUBMIT) {
-                metrics::submission_answered(response.status().as_u16(), code);
+                metrics::submission_answered(status, code);
             }
-            response
-        }
-        .instrument(span)
+        })
         .await
     }
 
@@ -214,6 +196,39 @@ impl<S: SubmissionStore, A: ReadAudit> SubmissionApi<S, A> {
             },
         ))
     }
+}
+
+/// One request through the API, for both functions: its span (API Gateway's request id and the method), every
+/// error as its problem response, and the audit line with the outcome. `dispatch` decides; `answered` sees the
+/// audit facts, the status and the error code (for metrics).
+async fn answer(
+    request: &Request,
+    dispatch: impl AsyncFnOnce(&str, &mut Audit) -> Result<Response<Body>, ApiError>,
+    answered: impl FnOnce(&Audit, u16, Option<&'static str>),
+) -> Response<Body> {
+    let request_id = request::request_id(request);
+    // Lambda's request id is the invocation span's (`function_request_id`); API Gateway's is this one, the
+    // `requestId` of the API's access log. At level ERROR like the invocation's, so every line carries it.
+    let span = tracing::error_span!(
+        "request",
+        api_request_id = request::gateway_request_id(request),
+        method = %request.method(),
+    );
+    let mut audit = Audit::default();
+    async {
+        let (response, code) = match dispatch(&request_id, &mut audit).await {
+            Ok(response) => (response, None),
+            Err(error) => {
+                let code = error.code();
+                (error.into_response(&request_id), Some(code))
+            }
+        };
+        audit.emit(response.status(), code);
+        answered(&audit, response.status().as_u16(), code);
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 /// A patient reads what they submitted themselves through the API; imported records are for staff only. The same

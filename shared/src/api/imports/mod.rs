@@ -21,7 +21,6 @@ use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use presign::{Presigner, Signed};
 use time::OffsetDateTime;
-use tracing::Instrument;
 
 /// The largest announcement body read (it is five short members).
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -100,26 +99,8 @@ impl<U: UploadStore, P: Presigner, A: ReadAudit> ImportApi<U, P, A> {
     }
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        let request_id = request::request_id(&request);
-        let span = tracing::error_span!(
-            "request",
-            api_request_id = request::gateway_request_id(&request),
-            method = %request.method(),
-        );
-        let mut audit = Audit::default();
-        async {
-            let (response, code) = match self.dispatch(&request, &request_id, &mut audit).await {
-                Ok(response) => (response, None),
-                Err(error) => {
-                    let code = error.code();
-                    (error.into_response(&request_id), Some(code))
-                }
-            };
-            audit.emit(response.status(), code);
-            response
-        }
-        .instrument(span)
-        .await
+        let dispatch = async |request_id: &str, audit: &mut Audit| self.dispatch(&request, request_id, audit).await;
+        super::answer(&request, dispatch, |_, _, _| {}).await
     }
 
     async fn dispatch(
