@@ -1,8 +1,8 @@
 //! When an import must stop: the invocation's deadline minus a safety margin, or a configured budget when the
 //! deadline cannot be trusted. The margin is at most a quarter of the time the invocation has, so that any timeout,
 //! however short, leaves time to make progress; once the job says how long its last stop took, the margin grows to
-//! fit it, up to half the invocation. The stop work (cancelling the writers, the checkpoint, the report part, the
-//! continuation) has until a moment before the invocation ends, and no longer.
+//! fit it, up to half the invocation. The checkpoint (the report part, the job record) has until a moment before
+//! the invocation ends, and no longer.
 
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
@@ -66,9 +66,9 @@ impl StopAt {
         self.margin / 3
     }
 
-    /// When the stop work must be done: the invocation's end, less a moment to answer the runtime. Every request
-    /// of the stop work is bounded by this; what is not done by then is not done, and the invocation answers with
-    /// an error rather than be killed by its timeout.
+    /// When the stop work must be done: the invocation's end, less a moment to answer the runtime. A checkpoint
+    /// not saved by (a moment before) then is abandoned, and the invocation answers with an error rather than be
+    /// killed by its timeout.
     pub fn answer_by(&self) -> Instant {
         let reserve = ANSWER_RESERVE.min(self.margin / 5);
         self.at + self.margin - reserve

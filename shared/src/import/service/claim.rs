@@ -164,19 +164,7 @@ where
         let standing = Arc::new(Standing::default());
         let owner = job.lease.owner.clone();
         let work = self.carry_on(job, request_id, stop, OffsetDateTime::now_utc(), &standing);
-        // Whatever is not done when the invocation must answer is left for a retry; the lease runs out unrenewed.
-        let bounded = async {
-            match tokio::time::timeout_at(stop.answer_by(), work).await {
-                Ok(done) => done,
-                Err(_) => {
-                    tracing::error!("the stop work did not end before the deadline; answering with an error");
-                    Err(ImportError::OutOfTime {
-                        import_id: import_id.clone(),
-                    })
-                }
-            }
-        };
-        self.holding_lease(&import_id, &owner, &standing, bounded).await
+        self.holding_lease(&import_id, &owner, &standing, work).await
     }
 
     /// Renews the job's lease while `work` runs, so that duplicates keep off; once the invocation dies, renewals
