@@ -171,6 +171,16 @@ pub struct LiveProgress {
     pub at: String,
 }
 
+impl LiveProgress {
+    /// `progress` as a renewal at `now_ms` (Unix epoch milliseconds) writes it: both job stores record it so.
+    pub fn measured(progress: Progress, now_ms: u64) -> Self {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
+            .map(crate::time::rfc3339_millis)
+            .unwrap_or_default();
+        Self { progress, at }
+    }
+}
+
 /// An import job as the API shows it: its summary, and the progress its last renewal wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobView {

@@ -336,10 +336,7 @@ impl JobStore for MemoryJobStore {
         if let (Hold::Held, Some(job)) = (held, jobs.get_mut(import_id)) {
             job.lease.until_ms = until_ms;
             if let Some(progress) = progress {
-                let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
-                    .map(crate::time::rfc3339_millis)
-                    .unwrap_or_default();
-                lock(&self.live).insert(import_id.to_owned(), LiveProgress { progress, at });
+                lock(&self.live).insert(import_id.to_owned(), LiveProgress::measured(progress, now_ms));
             }
         }
         Ok(held)

@@ -87,10 +87,7 @@ impl DynamoJobStore {
 
     /// The renewal's progress, with when it was measured.
     fn live(&self, progress: Progress, now_ms: u64) -> Result<AttributeValue, StoreError> {
-        let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
-            .map(crate::time::rfc3339_millis)
-            .unwrap_or_default();
-        let live = LiveProgress { progress, at };
+        let live = LiveProgress::measured(progress, now_ms);
         serde_dynamo::to_attribute_value(&live).map_err(|e| StoreError::Encode {
             resource: self.table.clone(),
             source: e.into(),
