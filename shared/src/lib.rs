@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod import;
 pub mod json;
+pub mod page;
 pub mod provenance;
 pub mod questionnaire;
 pub mod store;
