@@ -33,6 +33,12 @@ NO_VALUE = object()
 GIVEN = {
     "JwtIssuer": f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_Tst4Pool1",
     "JwtAudience": "1example23456789012345678",
+    "PageDomainName": "imports.clinic.example",
+    "PageCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "PageAuthorizeUrl": f"https://clinic.auth.{REGION}.amazoncognito.com/oauth2/authorize",
+    "PageTokenUrl": f"https://clinic.auth.{REGION}.amazoncognito.com/oauth2/token",
+    "PageLogoutUrl": f"https://clinic.auth.{REGION}.amazoncognito.com/logout",
+    "PageClientId": "1example23456789012345678",
 }
 # The property that names a resource, where the template may set one.
 NAME_PROPERTY = {
@@ -106,6 +112,10 @@ class Stack:
             return self._id(name)
         if kind.startswith("AWS::ApiGatewayV2::"):
             return self._id(name).replace("-", "")[:10]
+        if kind.startswith("AWS::CloudFront::"):
+            return "E" + self._id(name).replace("-", "")[:13].upper()
+        if kind == "AWS::Lambda::Version":
+            return f"{self.arn(self.resources[name]['Properties']['FunctionName']['Ref'])}:1"
         return self.name(name)
 
     def arn(self, logical_id):
@@ -131,6 +141,14 @@ class Stack:
             return self.name(logical_id)
         if (self.resources[logical_id]["Type"], attribute) == ("AWS::DynamoDB::Table", "StreamArn"):
             return f"{self.arn(logical_id)}/stream/2026-01-01T00:00:00.000"
+        if (self.resources[logical_id]["Type"], attribute) == ("AWS::Lambda::Version", "Version"):
+            return "1"
+        if (self.resources[logical_id]["Type"], attribute) == ("AWS::S3::Bucket", "RegionalDomainName"):
+            return f"{self.name(logical_id)}.s3.{REGION}.amazonaws.com"
+        if (self.resources[logical_id]["Type"], attribute) == ("AWS::CloudFront::OriginAccessControl", "Id"):
+            return self.ref(logical_id)
+        if (self.resources[logical_id]["Type"], attribute) == ("AWS::CloudFront::Distribution", "DomainName"):
+            return f"d{self.ref(logical_id).lower()[1:]}.cloudfront.net"
         raise NotImplementedError(f"!GetAtt {logical_id}.{attribute}")
 
     # --- intrinsics ------------------------------------------------------------------------------------------------

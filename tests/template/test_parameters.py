@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from cfn import Stack
+from cfn import GIVEN, Stack
 
 PLACEHOLDER_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE"
 PLACEHOLDER_AUDIENCE = "example-client-id"
@@ -41,8 +41,64 @@ def test_an_issuer_must_be_an_https_url_and_an_audience_a_list_of_ids(parameters
 def test_the_placeholders_that_were_once_defaults_are_refused():
     assert Stack().refused_by_rules() == []
     assert len(Stack(JwtIssuer=PLACEHOLDER_ISSUER).refused_by_rules()) == 1
-    assert len(Stack(JwtAudience=PLACEHOLDER_AUDIENCE).refused_by_rules()) == 1
-    assert len(Stack(JwtAudience=f"4tq1kfa8c0example0client0id,{PLACEHOLDER_AUDIENCE}").refused_by_rules()) == 1
+    # (The page's client is kept among the audiences: only the placeholder rule is asked here.)
+    assert len(Stack(JwtAudience=PLACEHOLDER_AUDIENCE, PageClientId=PLACEHOLDER_AUDIENCE).refused_by_rules()) == 1
+    assert len(Stack(JwtAudience=f"{GIVEN['PageClientId']},{PLACEHOLDER_AUDIENCE}").refused_by_rules()) == 1
+
+
+def test_the_pages_app_client_must_be_an_audience_of_the_api():
+    assert Stack(JwtAudience="staffportal0client,pageclient0id", PageClientId="pageclient0id").refused_by_rules() == []
+    [refused] = Stack(JwtAudience="staffportal0client", PageClientId="pageclient0id").refused_by_rules()
+    assert "PageClientId" in refused
+
+
+PAGE_PARAMETERS = [
+    "PageDomainName",
+    "PageCertificateArn",
+    "PageAuthorizeUrl",
+    "PageTokenUrl",
+    "PageLogoutUrl",
+    "PageClientId",
+]
+
+
+def test_the_pages_sign_in_and_domain_have_no_default_so_a_deployment_must_name_them(parameters):
+    for name in PAGE_PARAMETERS:
+        assert "Default" not in parameters[name], name
+        assert Stack().template["Parameters"][name]["AllowedPattern"], name
+
+
+def test_the_pages_identity_provider_urls_are_https_urls_with_a_host_and_a_path(parameters):
+    for name in ["PageAuthorizeUrl", "PageTokenUrl", "PageLogoutUrl"]:
+        spec = parameters[name]
+        assert accepted(spec, "https://clinic.auth.eu-central-1.amazoncognito.com/oauth2/token"), name
+        assert accepted(spec, "https://login.example.org:8443/realms/clinic/protocol/openid-connect/token"), name
+        for refused in [
+            "",
+            "http://clinic.auth.eu-central-1.amazoncognito.com/oauth2/token",
+            "https://clinic.auth.eu-central-1.amazoncognito.com",
+            "https:///oauth2/token",
+            "https://user@evil.example/oauth2/token",
+            "https://a b/oauth2/token",
+            "https://a/b,https://c/d",
+        ]:
+            assert not accepted(spec, refused), f"{name}: {refused!r}"
+    client = parameters["PageClientId"]
+    assert accepted(client, "4tq1kfa8c0example0client0id")
+    for refused in ["", "a b", "a,b"]:
+        assert not accepted(client, refused), refused
+
+
+def test_the_page_domain_is_a_host_name_and_the_certificate_one_cloudfront_can_use(parameters):
+    domain, certificate = parameters["PageDomainName"], parameters["PageCertificateArn"]
+    for name in ["imports.clinic.example", "a.b-c.example.org", "x1.io"]:
+        assert accepted(domain, name), name
+    for name in ["", "https://imports.clinic.example", "imports.clinic.example/", "Imports.Clinic.Example", "localhost", "-a.example", "a..example"]:
+        assert not accepted(domain, name), name
+    assert accepted(certificate, "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+    # CloudFront takes certificates from us-east-1 only.
+    for arn in ["arn:aws:acm:eu-central-1:123456789012:certificate/0a1b2c3d", "arn:aws:iam::123456789012:server-certificate/x"]:
+        assert not accepted(certificate, arn), arn
 
 
 def in_range(spec, value):

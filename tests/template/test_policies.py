@@ -253,10 +253,19 @@ def test_the_account_creates_grants_only_for_aws_resources(created_key):
         assert use_key(created_key, "kms:CreateGrant", principal) != ALLOW
 
 
+# Functions that touch no data (the page's publisher) and so may not use the key.
+WITHOUT_DATA = {"PublishPageFunction"}
+
+
 def test_each_function_role_is_among_the_keys_data_users(created_key):
     stack = created_key
     roles = stack.of_type("AWS::IAM::Role")
     functions = stack.of_type("AWS::Lambda::Function")
+    assert WITHOUT_DATA <= set(functions)
+    for function_id in WITHOUT_DATA:
+        role_arn = functions.pop(function_id)["Properties"]["Role"]
+        for action in ("kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"):
+            assert use_key(stack, action, role_arn) != ALLOW, f"{function_id}: {action}"
     assert functions
     via = {
         "SubmitQuestionnaireFunction": ["dynamodb", "s3"],
