@@ -5,6 +5,11 @@
 //! function with no identity. This gateway does what API Gateway does before the function runs (route matching,
 //! token checks, `401`/`403`/`404` in API Gateway's own format) and passes on the verified claims. The routes come
 //! from the template (`scripts/local_stack.py api-routes`), never from a second list.
+//!
+//! With the API's `CorsConfiguration` it also answers CORS as API Gateway does: a preflight (`OPTIONS` with `Origin`
+//! and `Access-Control-Request-Method`) on any path is answered by the gateway itself, before routes and authorizer;
+//! every other answer to an allowed origin (the authorizer's `401`/`403` and a `404` included) carries
+//! `Access-Control-Allow-Origin`, and CORS headers a function answers with are dropped.
 
 use crate::http_server::Server;
 use crate::jwt::{self, Refusal};
@@ -32,6 +37,98 @@ pub struct Api {
     pub issuer: String,
     pub audience: Vec<String>,
     pub routes: Vec<Route>,
+    /// The API's `CorsConfiguration`, if it has one (its page's origin is the local page server's).
+    #[serde(default)]
+    pub cors: Option<Cors>,
+}
+
+/// An HTTP API's `CorsConfiguration`, as `scripts/local_stack.py api-routes` writes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cors {
+    /// Origins (`https://example.org`), `*`, or a scheme's every origin (`https://*`).
+    pub allow_origins: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub allow_methods: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default)]
+    pub max_age: Option<u64>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+}
+
+impl Cors {
+    /// The `Access-Control-Allow-Origin` value for a request from `origin`, if that origin is allowed.
+    fn allowed(&self, origin: &str) -> Option<String> {
+        self.allow_origins.iter().find_map(|allowed| {
+            if allowed == "*" {
+                return Some("*".to_owned());
+            }
+            let fits = match allowed.strip_suffix('*') {
+                Some(scheme) => origin.starts_with(scheme) && origin.len() > scheme.len(),
+                None => allowed.eq_ignore_ascii_case(origin),
+            };
+            fits.then(|| origin.to_owned())
+        })
+    }
+
+    /// API Gateway's own answer to a preflight: `204`, with the configuration's headers if the origin is allowed.
+    fn preflight(&self, origin: &str) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        let headers = response.headers_mut();
+        headers.insert("vary", HeaderValue::from_static("origin"));
+        let Some(allow_origin) = self.allowed(origin) else {
+            return response;
+        };
+        let mut set = |name: &'static str, value: String| {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        };
+        set("access-control-allow-origin", allow_origin);
+        set("access-control-allow-methods", self.allow_methods.join(","));
+        if !self.allow_headers.is_empty() {
+            set("access-control-allow-headers", self.allow_headers.join(","));
+        }
+        if let Some(max_age) = self.max_age {
+            set("access-control-max-age", max_age.to_string());
+        }
+        if self.allow_credentials {
+            set("access-control-allow-credentials", "true".to_owned());
+        }
+        response
+    }
+
+    /// Any answer but a preflight's: the function's own CORS headers dropped (API Gateway ignores them), the
+    /// configuration's added for an allowed origin.
+    fn decorate(&self, origin: Option<&str>, response: &mut Response<Full<Bytes>>) {
+        let headers = response.headers_mut();
+        let theirs: Vec<_> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .cloned()
+            .collect();
+        for name in theirs {
+            headers.remove(name);
+        }
+        headers.append("vary", HeaderValue::from_static("origin"));
+        let Some(allow_origin) = origin.and_then(|origin| self.allowed(origin)) else {
+            return;
+        };
+        if let Ok(value) = HeaderValue::from_str(&allow_origin) {
+            headers.insert("access-control-allow-origin", value);
+        }
+        if !self.expose_headers.is_empty() {
+            if let Ok(value) = HeaderValue::from_str(&self.expose_headers.join(",")) {
+                headers.insert("access-control-expose-headers", value);
+            }
+        }
+        if self.allow_credentials {
+            headers.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +266,28 @@ fn stringified(claims: &Map<String, Value>) -> Map<String, Value> {
 
 impl State {
     async fn handle(&self, request: Request<Incoming>, source_ip: String) -> Response<Full<Bytes>> {
+        let Some(cors) = &self.api.cors else {
+            return self.route(request, source_ip).await;
+        };
+        let origin = request
+            .headers()
+            .get("origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if let Some(origin) = &origin {
+            if request.method() == hyper::Method::OPTIONS
+                && request.headers().contains_key("access-control-request-method")
+            {
+                return cors.preflight(origin);
+            }
+        }
+        let mut response = self.route(request, source_ip).await;
+        cors.decorate(origin.as_deref(), &mut response);
+        response
+    }
+
+    /// What API Gateway does without CORS: the route, its authorizer, the function.
+    async fn route(&self, request: Request<Incoming>, source_ip: String) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path().to_owned();
         let Some((route, path_parameters)) = self.api.find(parts.method.as_str(), &path) else {
@@ -377,6 +496,7 @@ mod tests {
             api_id: "QuestionnaireApi".into(),
             issuer: "i".into(),
             audience: vec!["a".into()],
+            cors: None,
             routes: vec![
                 route("POST", "/questionnaires/{kind}", &["submit"]),
                 route("ANY", "/questionnaires/{kind}", &[]),
