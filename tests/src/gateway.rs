@@ -555,6 +555,176 @@ mod tests {
         assert_eq!(event["rawQueryString"], "x=1");
     }
 
+    const PAGE: &str = "http://127.0.0.1:8080";
+
+    fn cors_api() -> Api {
+        Api {
+            cors: Some(Cors {
+                allow_origins: vec![PAGE.into()],
+                allow_headers: vec!["authorization".into(), "content-type".into()],
+                allow_methods: vec!["GET".into(), "POST".into()],
+                expose_headers: vec![],
+                max_age: Some(600),
+                allow_credentials: false,
+            }),
+            ..api()
+        }
+    }
+
+    /// A stand-in for the emulator: counts invocations and answers 200 with a CORS header of the function's own.
+    async fn emulator() -> (Server, Arc<std::sync::atomic::AtomicUsize>) {
+        let invocations = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&invocations);
+        let server = Server::start(0, move |_request, _peer| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                let answer = json!({
+                    "statusCode": 200,
+                    "headers": {"content-type": "application/json", "access-control-allow-origin": "*"},
+                    "body": "{}",
+                });
+                Ok(Response::new(Full::new(Bytes::from(answer.to_string()))))
+            }
+        })
+        .await;
+        (server, invocations)
+    }
+
+    const SECRET: &[u8] = b"gateway test secret";
+
+    fn token(scope: &str) -> String {
+        jwt::mint(SECRET, &crate::access_token_claims("i", "a", "sub-1", scope, &[], 60))
+    }
+
+    fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    async fn preflight(gateway: &Gateway, path: &str, origin: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .request(hyper::Method::OPTIONS, format!("{}{path}", gateway.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_preflight_on_any_path_is_answered_by_the_gateway_without_the_function() {
+        let (emulator, invocations) = emulator().await;
+        let gateway = Gateway::start(cors_api(), &emulator.url, SECRET.to_vec(), 0).await;
+        for path in [
+            "/questionnaires/intake",
+            "/questionnaires/intake/01ABC",
+            "/nowhere/at/all",
+        ] {
+            let answer = preflight(&gateway, path, PAGE).await;
+            assert_eq!(answer.status(), 204, "{path}");
+            assert_eq!(header(&answer, "access-control-allow-origin").as_deref(), Some(PAGE));
+            assert_eq!(
+                header(&answer, "access-control-allow-methods").as_deref(),
+                Some("GET,POST")
+            );
+            assert_eq!(
+                header(&answer, "access-control-allow-headers").as_deref(),
+                Some("authorization,content-type")
+            );
+            assert_eq!(header(&answer, "access-control-max-age").as_deref(), Some("600"));
+            assert_eq!(header(&answer, "vary").as_deref(), Some("origin"));
+        }
+        assert_eq!(invocations.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn every_answer_to_the_allowed_origin_carries_it_refusals_included() {
+        let (emulator, invocations) = emulator().await;
+        let gateway = Gateway::start(cors_api(), &emulator.url, SECRET.to_vec(), 0).await;
+        let client = reqwest::Client::new();
+        let get = |bearer: Option<String>| {
+            let mut request = client
+                .get(format!("{}/questionnaires/intake/01ABC", gateway.url))
+                .header("origin", PAGE);
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        // no token: the authorizer's 401; a token without the scope: its 403; then the function's answer
+        for (bearer, status) in [(None, 401), (Some(token("submit")), 403), (Some(token("read")), 200)] {
+            let answer = get(bearer).await.unwrap();
+            assert_eq!(answer.status(), status);
+            assert_eq!(
+                header(&answer, "access-control-allow-origin").as_deref(),
+                Some(PAGE),
+                "{status}"
+            );
+            assert_eq!(header(&answer, "vary").as_deref(), Some("origin"), "{status}");
+        }
+        // (the function's own `*` was dropped: the answer names the page's origin only)
+        assert_eq!(invocations.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let not_found = client
+            .get(format!("{}/nowhere", gateway.url))
+            .header("origin", PAGE)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(not_found.status(), 404);
+        assert_eq!(header(&not_found, "access-control-allow-origin").as_deref(), Some(PAGE));
+    }
+
+    #[tokio::test]
+    async fn another_origin_gets_no_cors_headers_and_the_functions_own_are_dropped() {
+        let (emulator, _) = emulator().await;
+        let gateway = Gateway::start(cors_api(), &emulator.url, SECRET.to_vec(), 0).await;
+        let answer = preflight(&gateway, "/questionnaires/intake", "https://elsewhere.example").await;
+        assert_eq!(answer.status(), 204);
+        assert_eq!(header(&answer, "access-control-allow-origin"), None);
+        assert_eq!(header(&answer, "access-control-allow-methods"), None);
+        for origin in [Some("https://elsewhere.example"), None] {
+            let mut request = reqwest::Client::new()
+                .get(format!("{}/questionnaires/intake/01ABC", gateway.url))
+                .bearer_auth(token("read"));
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            let answer = request.send().await.unwrap();
+            assert_eq!(answer.status(), 200);
+            assert_eq!(header(&answer, "access-control-allow-origin"), None, "{origin:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_cors_configuration_a_preflight_is_an_ordinary_request() {
+        let (emulator, _) = emulator().await;
+        let gateway = Gateway::start(api(), &emulator.url, SECRET.to_vec(), 0).await;
+        // OPTIONS /questionnaires/{kind} meets the ANY route and its authorizer
+        let answer = preflight(&gateway, "/questionnaires/intake", PAGE).await;
+        assert_eq!(answer.status(), 401);
+        assert_eq!(header(&answer, "access-control-allow-origin"), None);
+    }
+
+    #[test]
+    fn allowed_origins_are_exact_every_one_or_every_one_of_a_scheme() {
+        let cors = |origins: &[&str]| Cors {
+            allow_origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+            ..cors_api().cors.unwrap()
+        };
+        assert_eq!(cors(&[PAGE]).allowed(PAGE).as_deref(), Some(PAGE));
+        assert_eq!(cors(&[PAGE]).allowed("http://127.0.0.1:8081"), None);
+        assert_eq!(cors(&["*"]).allowed(PAGE).as_deref(), Some("*"));
+        assert_eq!(
+            cors(&["https://*"]).allowed("https://a.example").as_deref(),
+            Some("https://a.example")
+        );
+        assert_eq!(cors(&["https://*"]).allowed(PAGE), None);
+    }
+
     #[test]
     fn claims_reach_the_function_as_text() {
         let claims = json!({"sub": "s", "exp": 5, "aud": ["x", "y"]});

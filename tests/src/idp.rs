@@ -439,3 +439,278 @@ fn json_answer(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
 fn oauth_error(error: &'static str) -> Response<Full<Bytes>> {
     json_answer(StatusCode::BAD_REQUEST, &json!({ "error": error }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::{Api, Gateway, Route};
+
+    const PAGE_ROOT: &str = "http://127.0.0.1:8080/";
+    const PAGE_ORIGIN: &str = "http://127.0.0.1:8080";
+    const CLIENT: &str = "page-client";
+    const ISSUER: &str = "https://identity.test/pool";
+    const SECRET: &[u8] = b"idp test secret";
+
+    fn settings(code_lifetime: Duration) -> Settings {
+        Settings {
+            issuer: ISSUER.into(),
+            client: Client {
+                id: CLIENT.into(),
+                redirect_uri: PAGE_ROOT.into(),
+                scopes: vec!["openid".into(), "imports/upload".into(), "imports/read".into()],
+            },
+            users: vec![
+                User {
+                    username: "coordinator-s01".into(),
+                    sub: "sub-of-s01".into(),
+                    groups: vec!["site:CARDIO-7/S01".into()],
+                },
+                User {
+                    username: "patient-0001".into(),
+                    sub: "sub-of-patient".into(),
+                    groups: vec![],
+                },
+            ],
+            secret: SECRET.to_vec(),
+            token_lifetime: Duration::from_secs(3600),
+            code_lifetime,
+        }
+    }
+
+    async fn idp() -> IdentityProvider {
+        IdentityProvider::start(settings(Duration::from_secs(300)), 0).await
+    }
+
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A PKCE pair: the verifier and its S256 challenge.
+    fn pkce() -> (String, String) {
+        let verifier = random_text();
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        (verifier, challenge)
+    }
+
+    fn authorize_params<'a>(challenge: &'a str, redirect_uri: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("response_type", "code"),
+            ("client_id", CLIENT),
+            ("redirect_uri", redirect_uri),
+            ("scope", "openid imports/upload imports/read"),
+            ("state", "the state & more"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ]
+    }
+
+    /// Signs in as `username` through the sign-in page; the code handed to the page (after checking the state).
+    async fn sign_in(idp: &IdentityProvider, challenge: &str, username: &str) -> String {
+        let params = authorize_params(challenge, PAGE_ROOT);
+        let page = client()
+            .get(format!("{}/oauth2/authorize", idp.url))
+            .query(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains(r#"<button type="submit">Sign in</button>"#), "{html}");
+        assert!(
+            html.contains(r#"<label for="user-0">coordinator-s01</label>"#),
+            "{html}"
+        );
+        let mut submitted = params.clone();
+        submitted.push(("username", username));
+        let answer = client()
+            .post(format!("{}/oauth2/authorize", idp.url))
+            .form(&submitted)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 302);
+        let location = answer.headers()["location"].to_str().unwrap().to_owned();
+        let query = location
+            .strip_prefix(&format!("{PAGE_ROOT}?"))
+            .unwrap_or_else(|| panic!("{location}"));
+        let params = form(query.as_bytes());
+        assert_eq!(params["state"], "the state & more");
+        params["code"].clone()
+    }
+
+    async fn exchange(idp: &IdentityProvider, code: &str, verifier: &str, redirect_uri: &str) -> (u16, Value) {
+        let answer = client()
+            .post(format!("{}/oauth2/token", idp.url))
+            .header("origin", PAGE_ORIGIN)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", CLIENT),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap()),
+            Some(PAGE_ORIGIN)
+        );
+        (answer.status().as_u16(), answer.json().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_signed_in_user_gets_a_token_the_gateway_accepts() {
+        let idp = idp().await;
+        let (verifier, challenge) = pkce();
+        let code = sign_in(&idp, &challenge, "coordinator-s01").await;
+        let (status, tokens) = exchange(&idp, &code, &verifier, PAGE_ROOT).await;
+        assert_eq!(status, 200, "{tokens}");
+        assert_eq!(tokens["token_type"], "Bearer");
+        assert_eq!(tokens["expires_in"], 3600);
+        let access = tokens["access_token"].as_str().unwrap();
+        let claims = jwt::verify(SECRET, access, crate::jwt_now(), ISSUER, &[CLIENT.into()]).unwrap();
+        assert_eq!(claims["sub"], "sub-of-s01");
+        assert_eq!(claims["cognito:groups"], json!(["site:CARDIO-7/S01"]));
+        assert_eq!(claims["scope"], "openid imports/upload imports/read");
+        let id = jwt::verify(
+            SECRET,
+            tokens["id_token"].as_str().unwrap(),
+            crate::jwt_now(),
+            ISSUER,
+            &[CLIENT.into()],
+        );
+        assert_eq!(id.unwrap()["cognito:username"], "coordinator-s01");
+
+        // the local HTTP API with the same issuer, app client and secret lets the token through to the function
+        let emulator = Server::start(0, |_request, _peer| async {
+            let answer = json!({"statusCode": 200, "body": "reached"});
+            Ok(Response::new(Full::new(Bytes::from(answer.to_string()))))
+        })
+        .await;
+        let api = Api {
+            api_id: "QuestionnaireApi".into(),
+            issuer: ISSUER.into(),
+            audience: vec![CLIENT.into()],
+            routes: vec![Route {
+                method: "GET".into(),
+                path: "/imports".into(),
+                scopes: vec!["imports/read".into()],
+                function: "import-api".into(),
+            }],
+            cors: None,
+        };
+        let gateway = Gateway::start(api, &emulator.url, SECRET.to_vec(), 0).await;
+        let answer = client()
+            .get(format!("{}/imports", gateway.url))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.unwrap(), "reached");
+    }
+
+    #[tokio::test]
+    async fn a_code_is_exchanged_once() {
+        let idp = idp().await;
+        let (verifier, challenge) = pkce();
+        let code = sign_in(&idp, &challenge, "patient-0001").await;
+        assert_eq!(exchange(&idp, &code, &verifier, PAGE_ROOT).await.0, 200);
+        let (status, error) = exchange(&idp, &code, &verifier, PAGE_ROOT).await;
+        assert_eq!((status, error), (400, json!({"error": "invalid_grant"})));
+    }
+
+    #[tokio::test]
+    async fn a_verifier_that_is_not_the_challenges_is_refused() {
+        let idp = idp().await;
+        let (_, challenge) = pkce();
+        let (other_verifier, _) = pkce();
+        let code = sign_in(&idp, &challenge, "coordinator-s01").await;
+        let (status, error) = exchange(&idp, &code, &other_verifier, PAGE_ROOT).await;
+        assert_eq!((status, error), (400, json!({"error": "invalid_grant"})));
+    }
+
+    #[tokio::test]
+    async fn a_redirect_uri_other_than_the_pages_root_is_refused() {
+        let idp = idp().await;
+        let (verifier, challenge) = pkce();
+        // at sign-in
+        for elsewhere in ["http://127.0.0.1:8080/other", "https://attacker.example/", ""] {
+            let answer = client()
+                .get(format!("{}/oauth2/authorize", idp.url))
+                .query(&authorize_params(&challenge, elsewhere))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 400, "{elsewhere}");
+            assert!(answer.text().await.unwrap().contains("redirect_uri"));
+        }
+        // and at the exchange of a code issued for the page's root
+        let code = sign_in(&idp, &challenge, "coordinator-s01").await;
+        let (status, error) = exchange(&idp, &code, &verifier, "http://127.0.0.1:8080/other").await;
+        assert_eq!((status, error), (400, json!({"error": "invalid_grant"})));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_client_or_no_s256_challenge_is_refused_at_sign_in() {
+        let idp = idp().await;
+        let (_, challenge) = pkce();
+        let with = |name: &'static str, value: &'static str| {
+            let mut params: Vec<(&str, String)> = authorize_params(&challenge, PAGE_ROOT)
+                .into_iter()
+                .filter(|(n, _)| *n != name)
+                .map(|(n, v)| (n, v.to_owned()))
+                .collect();
+            if !value.is_empty() {
+                params.push((name, value.to_owned()));
+            }
+            params
+        };
+        for params in [
+            with("client_id", "another-client"),
+            with("code_challenge_method", "plain"),
+            with("code_challenge_method", ""),
+            with("code_challenge", ""),
+            with("scope", "openid staff/everything"),
+        ] {
+            let answer = client()
+                .get(format!("{}/oauth2/authorize", idp.url))
+                .query(&params)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 400, "{params:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_past_its_life_is_refused() {
+        let idp = IdentityProvider::start(settings(Duration::ZERO), 0).await;
+        let (verifier, challenge) = pkce();
+        let code = sign_in(&idp, &challenge, "coordinator-s01").await;
+        let (status, error) = exchange(&idp, &code, &verifier, PAGE_ROOT).await;
+        assert_eq!((status, error), (400, json!({"error": "invalid_grant"})));
+    }
+
+    #[tokio::test]
+    async fn sign_out_returns_to_the_page_and_nowhere_else() {
+        let idp = idp().await;
+        let logout = |uri: &'static str| {
+            client()
+                .get(format!("{}/logout", idp.url))
+                .query(&[("client_id", CLIENT), ("logout_uri", uri)])
+                .send()
+        };
+        let back = logout(PAGE_ROOT).await.unwrap();
+        assert_eq!(back.status(), 302);
+        assert_eq!(back.headers()["location"], PAGE_ROOT);
+        assert_eq!(logout("https://attacker.example/").await.unwrap().status(), 400);
+    }
+}

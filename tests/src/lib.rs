@@ -120,6 +120,13 @@ pub fn local_token_in_groups(sub: &str, scope: &str, groups: &[&str]) -> String 
     jwt::mint(&secret, &claims)
 }
 
+/// Now, in the Unix seconds that tokens' `exp` and `iat` count.
+pub fn jwt_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// The claims of an access token as Cognito issues them to the app `client_id`, valid for `lifetime_s` from now: the
 /// one shape of every local token, whether minted for a test ([`local_token_in_groups`]) or issued by the sign-in
 /// stand-in ([`idp`]).
@@ -131,9 +138,7 @@ pub fn access_token_claims(
     groups: &[&str],
     lifetime_s: u64,
 ) -> Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = jwt_now() as u64;
     let mut claims = serde_json::json!({
         "iss": issuer,
         "sub": sub,

@@ -151,3 +151,134 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     *response.status_mut() = status;
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const CSP: &str = "default-src 'none'; script-src 'self'";
+
+    /// A folder holding `site/` (the page: index.html, app.js, style.css, lib/util.js, .hidden) and, beside it,
+    /// `secret.txt`, which no request may reach; `site/escape` links to it.
+    fn folder() -> PathBuf {
+        let base = std::env::temp_dir().join(crate::unique("page-server"));
+        let site = base.join("site");
+        std::fs::create_dir_all(site.join("lib")).unwrap();
+        std::fs::write(site.join("index.html"), "<!doctype html><title>page</title>").unwrap();
+        std::fs::write(site.join("app.js"), "export const a = 1;").unwrap();
+        std::fs::write(site.join("style.css"), "body { margin: 0 }").unwrap();
+        std::fs::write(site.join("lib/util.js"), "export const b = 2;").unwrap();
+        std::fs::write(site.join(".hidden"), "hidden").unwrap();
+        std::fs::write(base.join("secret.txt"), "secret").unwrap();
+        std::os::unix::fs::symlink(base.join("secret.txt"), site.join("escape")).unwrap();
+        base
+    }
+
+    async fn server() -> PageServer {
+        let page = PageConfig {
+            headers: vec![
+                ("content-security-policy".into(), CSP.into()),
+                ("x-frame-options".into(), "DENY".into()),
+            ],
+            config: json!({"apiUrl": "http://127.0.0.1:1", "datasets": ["observations"]}),
+        };
+        PageServer::start(&folder().join("site"), page, 0).await
+    }
+
+    async fn get(server: &PageServer, path: &str) -> reqwest::Response {
+        reqwest::get(format!("{}{path}", server.url)).await.unwrap()
+    }
+
+    fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The status of a request for exactly this path, as written (an HTTP client would normalise `..` away).
+    async fn raw_status(server: &PageServer, path: &str) -> u16 {
+        let address = server.url.strip_prefix("http://").unwrap();
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer[9..12].parse().unwrap_or_else(|_| panic!("{answer}"))
+    }
+
+    #[tokio::test]
+    async fn the_pages_files_are_served_with_their_types_and_the_policys_headers() {
+        let server = server().await;
+        for (path, content_type, body) in [
+            ("/", "text/html; charset=utf-8", "<!doctype html><title>page</title>"),
+            (
+                "/index.html",
+                "text/html; charset=utf-8",
+                "<!doctype html><title>page</title>",
+            ),
+            ("/app.js", "text/javascript; charset=utf-8", "export const a = 1;"),
+            ("/lib/util.js", "text/javascript; charset=utf-8", "export const b = 2;"),
+            ("/style.css", "text/css; charset=utf-8", "body { margin: 0 }"),
+        ] {
+            let answer = get(&server, path).await;
+            assert_eq!(answer.status(), 200, "{path}");
+            assert_eq!(header(&answer, "content-type").as_deref(), Some(content_type), "{path}");
+            assert_eq!(
+                header(&answer, "content-security-policy").as_deref(),
+                Some(CSP),
+                "{path}"
+            );
+            assert_eq!(header(&answer, "x-frame-options").as_deref(), Some("DENY"), "{path}");
+            assert_eq!(answer.text().await.unwrap(), body, "{path}");
+        }
+        let config = get(&server, "/config.json").await;
+        assert_eq!(header(&config, "content-type").as_deref(), Some("application/json"));
+        assert_eq!(header(&config, "content-security-policy").as_deref(), Some(CSP));
+        let config: Value = config.json().await.unwrap();
+        assert_eq!(
+            config,
+            json!({"apiUrl": "http://127.0.0.1:1", "datasets": ["observations"]})
+        );
+    }
+
+    #[tokio::test]
+    async fn anything_else_is_not_found_with_the_policys_headers_too() {
+        let server = server().await;
+        for path in ["/missing.html", "/lib", "/lib/", "/.hidden", "/escape", "//app.js"] {
+            let answer = get(&server, path).await;
+            assert_eq!(answer.status(), 404, "{path}");
+            assert_eq!(
+                header(&answer, "content-security-policy").as_deref(),
+                Some(CSP),
+                "{path}"
+            );
+        }
+        let post = reqwest::Client::new()
+            .post(format!("{}/index.html", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post.status(), 405);
+    }
+
+    #[tokio::test]
+    async fn no_path_leads_out_of_the_pages_folder() {
+        let server = server().await;
+        assert_eq!(raw_status(&server, "/app.js").await, 200);
+        for path in [
+            "/../secret.txt",
+            "/%2e%2e/secret.txt",
+            "/lib/../../secret.txt",
+            "/lib/..%2f..%2fsecret.txt",
+            "/lib/%2e%2e/%2e%2e/secret.txt",
+            "/..%5csecret.txt",
+            "/escape",
+        ] {
+            assert_eq!(raw_status(&server, path).await, 404, "{path}");
+        }
+    }
+}
