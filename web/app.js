@@ -30,6 +30,8 @@ let config = null;
 let chosen = null;
 /** Which import is followed; a newer follow makes older polls stop. */
 let following = { id: null, generation: 0, timer: 0 };
+/** Imports whose file this page sent: until the import starts, they wait for storage's notice, not for the file. */
+const sent = new Set();
 
 function notice(text) {
   $("notice").textContent = text;
@@ -109,7 +111,8 @@ async function fileChosen() {
     $("file-sha256").textContent = "could not be computed";
     showProblem({
       title: "The file could not be read",
-      detail: "This browser could not read the whole file to compute its checksum. Choose the file again, or a smaller one.",
+      detail:
+        "This browser could not read the whole file to compute its checksum. Choose the file again, or a smaller one.",
     });
   }
 }
@@ -164,7 +167,8 @@ async function startUpload(event) {
         const tenth = Math.floor((loaded / Math.max(total, 1)) * 10);
         if (tenth !== lastTenth) {
           lastTenth = tenth;
-          $("upload-progress-text").textContent = `${formatSize(loaded)} of ${formatSize(total)} sent (${tenth * 10} %)`;
+          const text = `${formatSize(loaded)} of ${formatSize(total)} sent (${tenth * 10} %)`;
+          $("upload-progress-text").textContent = text;
         }
       });
     } catch (error) {
@@ -176,7 +180,8 @@ async function startUpload(event) {
       );
       return;
     }
-    $("upload-progress-text").textContent = `The whole file was sent (${formatSize(file.size)}).`;
+    $("upload-progress-text").textContent = `The whole file was sent: ${formatSize(file.size)}.`;
+    sent.add(announced.importId);
     notice("The file was sent; its import is followed below.");
     follow(announced.importId);
     loadRecent();
@@ -239,7 +244,8 @@ function showJob(view) {
   show($("job"));
   $("job-file").textContent = view.fileName;
   $("job-id").textContent = view.importId;
-  $("job-status").textContent = statusText(view.status);
+  const waitingForStorage = view.status === "awaiting_upload" && sent.has(view.importId);
+  $("job-status").textContent = waitingForStorage ? "File sent; the import starts shortly" : statusText(view.status);
   $("job").dataset.status = view.status;
   const p = view.progress;
   const total = p.bytesTotal || view.sizeBytes || 0;
@@ -293,7 +299,8 @@ async function showRejectedRows(url, counts) {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     rows = parseCsvWithHeader(await response.text());
   } catch (error) {
-    $("rejected-status").textContent = `The rejected rows could not be loaded (${error.message}); use the download link.`;
+    $("rejected-status").textContent =
+      `The rejected rows could not be loaded (${error.message}); use the download link.`;
     return;
   }
   const byCode = new Map();
@@ -370,13 +377,19 @@ async function start() {
   try {
     config = await loadConfig();
   } catch {
-    showProblem({ title: "The page could not start", detail: "Its configuration could not be loaded. Reload the page." });
+    showProblem({
+      title: "The page could not start",
+      detail: "Its configuration could not be loaded. Reload the page.",
+    });
     return;
   }
   $("sign-in").addEventListener("click", () => auth.beginSignIn(config));
   $("sign-out").addEventListener("click", () => {
     stopFollowing();
     auth.signOut(config);
+    // Signed out here already, whether or not the identity provider's sign-out page answers.
+    render();
+    notice("Signed out.");
   });
   $("study").addEventListener("change", () => {
     fillSites();

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from coordinator import Coordinator, Stack
+# The helpers' asserts (Coordinator.assert_clean_run) report what they compared, as a test's own do.
+pytest.register_assert_rewrite("coordinator")
+from coordinator import Coordinator, Stack  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / ".local" / "screenshots"
@@ -39,8 +41,8 @@ def stack():
     missing = [name for name in Stack.VARIABLES if not os.environ.get(name)]
     if missing:
         raise pytest.UsageError(
-            f"the browser tests need the local stack's environment ({', '.join(missing)} unset): start ./scripts/stack, "
-            "then `set -a; . .local/stack.env; set +a`"
+            f"the browser tests need the local stack's environment ({', '.join(missing)} unset): "
+            "start ./scripts/stack, then `set -a; . .local/stack.env; set +a`"
         )
     return Stack.from_environment()
 

@@ -50,7 +50,8 @@ class Stack:
 
     def api(self, method, path, token, body=None):
         """(status, JSON body) of a request to the HTTP API."""
-        request = urllib.request.Request(self.api_url + path, method=method, headers={"authorization": f"Bearer {token}"})
+        headers = {"authorization": f"Bearer {token}"}
+        request = urllib.request.Request(self.api_url + path, method=method, headers=headers)
         if body is not None:
             request.data = json.dumps(body).encode()
             request.add_header("content-type", "application/json")
@@ -63,7 +64,8 @@ class Stack:
 
 @dataclass
 class ObservationsFile:
-    """A CSV file of observations for CARDIO-7/S01, some rows bad on purpose: the bytes, and what the import must say."""
+    """A CSV file of observations for CARDIO-7/S01, some rows bad on purpose: its bytes, and what the import must
+    report for it."""
 
     name: str
     lines: list = field(default_factory=lambda: [HEADER])
@@ -131,8 +133,13 @@ class Coordinator:
         page.on("console", lambda message: self.console.append((message.type, message.text)))
         page.on("pageerror", lambda error: self.page_errors.append(str(error)))
 
-    def shot(self, step):
-        self.page.screenshot(path=str(self.screenshots / f"{self.test_name}-{step}.png"), full_page=True)
+    def shot(self, step, part=None):
+        """A screenshot of the whole page, or of one part of it (a locator), as <test>-<step>.png."""
+        path = str(self.screenshots / f"{self.test_name}-{step}.png")
+        if part is None:
+            self.page.screenshot(path=path, full_page=True)
+        else:
+            part.screenshot(path=path)
 
     def open(self):
         self.page.goto(self.stack.page_url + "/")

@@ -11,7 +11,6 @@ import io
 import re
 import uuid
 
-import pytest
 from playwright.sync_api import expect
 
 from coordinator import PAGE_SCOPES, ObservationsFile, read_csv_url
@@ -41,6 +40,7 @@ def upload_and_wait(app, data: ObservationsFile):
     expect(upload_bar).to_have_attribute("max", str(len(data.content)))
     expect(upload_bar).to_have_js_property("value", len(data.content))
     expect(page.get_by_text("The whole file was sent")).to_be_visible()
+    expect(page.locator("#recent-status")).not_to_have_text("Loading…")
     app.shot("upload-progress")
     expect(page.locator("#job-status")).to_have_text(FINAL_TEXT)
     return page.locator("#job-id").inner_text()
@@ -74,8 +74,7 @@ def test_a_coordinator_uploads_a_file_follows_its_import_and_reads_its_rejected_
     assert all(r[3] for r in shown), "every rejected row has its message"
     by_code = {code: int(n) for code, n in app.table_rows("Rejected rows by code")}
     assert by_code == dict(data.codes)
-    page.get_by_role("heading", name="Rejected rows", exact=True).scroll_into_view_if_needed()
-    app.shot("rejected-rows")
+    app.shot("rejected-rows", page.locator("#job"))
 
     # The download link is the report itself; the table says what it says, quoted messages included.
     link = page.get_by_role("link", name="Download the rejected rows (CSV)")
@@ -187,6 +186,16 @@ def test_sign_out_forgets_the_token(app):
     assert page.evaluate(LIST_THROUGH_THE_PAGE).startswith("listed ")
     assert page.evaluate("[localStorage.length, sessionStorage.length, document.cookie]") == [0, 0, ""]
 
+    # The page forgets the token before it leaves for the identity provider's sign-out: with that page out of
+    # reach (the navigation to it dropped), the page left behind is signed out and its API calls are refused.
+    logout = f"{app.stack.idp_url}/logout**"
+    page.route(logout, lambda route: route.abort("aborted"))
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    assert page.evaluate(LIST_THROUGH_THE_PAGE) == "refused: Signed out"
+    page.unroute(logout)
+
+    app.sign_in("coordinator-s01")
     authorized = []
     page.context.on("request", lambda r: authorized.append(r.url) if "authorization" in r.headers else None)
     page.get_by_role("button", name="Sign out").click()
@@ -231,6 +240,8 @@ def test_the_page_runs_under_its_content_security_policy(app):
     app.choose_site("CARDIO-7", "S01")
     upload_and_wait(app, ObservationsFile.with_bad_rows(unique_name("csp")))
     expect(page.get_by_role("table", name="Rejected rows", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.locator("#recent-status")).to_contain_text("latest imports")
     app.assert_clean_run()
 
 
