@@ -87,9 +87,11 @@ def test_a_coordinator_uploads_a_file_follows_its_import_and_reads_its_rejected_
 
     # The site's recent imports list it first, with its counts.
     page.get_by_role("button", name="Refresh").click()
-    first = app.table_rows("The site's latest imports, newest first")[0]
-    assert first[0] == data.name
-    assert first[2:] == [FINAL_TEXT, str(data.counts["imported"]), str(data.counts["rejected"])]
+    expect(page.locator("#recent-status")).to_contain_text("latest imports")
+    first = page.get_by_role("table", name="The site's latest imports, newest first").locator("tbody tr").first
+    expect(first.locator("td")).to_have_text(
+        [data.name, re.compile(".+"), FINAL_TEXT, str(data.counts["imported"]), str(data.counts["rejected"])]
+    )
     # The tokens live in the page's memory only: loaded again, even at the import's address, it asks for a sign-in.
     assert page.url == f"{app.stack.page_url}/#import={import_id}"
     page.reload()
@@ -220,6 +222,7 @@ def test_the_page_fits_a_360_px_wide_screen(app):
     assert app.scroll_width() <= 360
     app.sign_in("coordinator-both")
     assert app.scroll_width() <= 360
+    expect(page.get_by_label("Site", exact=True).locator("option")).to_have_text(["S01", "S02"])
     app.choose_site("CARDIO-7", "S01")
     upload_and_wait(app, ObservationsFile.with_bad_rows(unique_name("a-rather-long-file-name-for-a-small-screen")))
     expect(page.get_by_role("table", name="Rejected rows", exact=True)).to_be_visible()
@@ -266,6 +269,10 @@ def test_the_main_flow_works_with_the_keyboard_alone(app):
         else:
             locator = page.get_by_role(role, name=name, exact=True)
         assert locator.get_attribute("id") == element_id, name
+    # What changes by itself (status, progress, the lists' state) is read out; problems at once.
+    for live in ["notice", "job-status", "upload-progress-text", "job-progress-text", "recent-status", "rejected-status"]:
+        assert page.locator(f"#{live}").get_attribute("aria-live") == "polite", live
+    assert page.locator("#problem").get_attribute("role") == "alert"
 
     data = ObservationsFile.with_bad_rows(unique_name("keyboard"))
     page.locator("body").focus()
