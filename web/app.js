@@ -37,6 +37,11 @@ function notice(text) {
   $("notice").textContent = text;
 }
 
+/** A network error shown earlier is over once an answer comes back. */
+function clearNetworkProblem() {
+  if (!$("problem").hidden && $("problem-code").textContent === NETWORK_PROBLEM.code) clearProblem();
+}
+
 /** An API failure: its problem shown; a refused or expired token signs the person out of the page. */
 function failed(error) {
   if (error instanceof ApiError) {
@@ -223,7 +228,7 @@ function follow(importId, focus = false) {
       return;
     }
     if (generation !== following.generation) return;
-    if ($("problem").hidden === false && $("problem-code").textContent === NETWORK_PROBLEM.code) clearProblem();
+    clearNetworkProblem();
     showJob(view);
     if (focus) {
       focus = false;
@@ -348,6 +353,7 @@ async function loadRecent() {
     return;
   }
   if (generation !== recentGeneration) return;
+  clearNetworkProblem();
   const imports = list.imports || [];
   $("recent-imports").tBodies[0].replaceChildren(
     ...imports.map((i) =>

@@ -327,3 +327,49 @@ def test_the_page_reads_csv_as_rfc_4180_writes_it(app):
     )
     assert parsed == records
     app.assert_clean_run()
+
+
+def test_a_network_error_is_shown_until_the_service_answers_again(app):
+    page = app.page
+    app.sign_in("coordinator-s01")
+    expect(page.locator("#recent-status")).to_contain_text("CARDIO-7 / S01")
+    api = f"{app.stack.api_url}/**"
+    page.route(api, lambda route: route.abort("connectionrefused"))
+    page.get_by_role("button", name="Refresh").click()
+    alert = app.problem()
+    expect(alert.get_by_role("heading")).to_have_text("The import service could not be reached")
+    expect(alert).to_contain_text("Check your network connection")
+    expect(page.locator("#recent-status")).to_have_text("The recent imports could not be loaded.")
+    app.shot("network-error")
+    page.unroute(api)
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.locator("#recent-status")).to_contain_text("CARDIO-7 / S01")
+    expect(alert).to_be_hidden()
+    app.assert_clean_run()
+
+
+def test_an_upload_storage_refuses_is_shown_with_its_code(app):
+    """S3 refuses a PUT whose headers differ from the signed ones; the local S3 checks no signature, so the refusal
+    is S3's answer played back."""
+    page = app.page
+    app.sign_in("coordinator-s01")
+    refusal = "<?xml version='1.0'?><Error><Code>SignatureDoesNotMatch</Code><Message>x</Message></Error>"
+    page.route(
+        f"{app.stack.s3_url}/**",
+        lambda route: route.fulfill(
+            status=403,
+            headers={"access-control-allow-origin": "*", "content-type": "application/xml"},
+            body=refusal,
+        )
+        if route.request.method == "PUT"
+        else route.fallback(),
+    )
+    app.pick_file(unique_name("refused"), ObservationsFile.with_bad_rows("x").content)
+    page.get_by_role("button", name="Upload").click()
+    alert = app.problem()
+    expect(alert.get_by_role("heading")).to_have_text("The upload failed")
+    expect(alert).to_contain_text("HTTP 403, SignatureDoesNotMatch")
+    expect(page.locator("#upload-progress-text")).to_have_text("The file was not sent.")
+    expect(page.locator("#job-status")).to_have_text("Waiting for the file")
+    app.shot("upload-refused")
+    app.assert_clean_run()
