@@ -286,3 +286,6 @@ PY
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/fuzz/test_special_cases.py" || failed=1
   return "$failed"
 }
+
+# shellcheck source=scripts/browser.sh
+. "$ROOT/scripts/browser.sh"
