@@ -200,7 +200,9 @@ start_gateway() {
   port=$(free_port)
   cargo build --locked --quiet -p integration-tests --bin local-gateway
   export GATEWAY_ROUTES="$STATE/api-routes.json"
-  "$VENV/bin/python" "$ROOT/scripts/local_stack.py" api-routes "$GATEWAY_ROUTES"
+  # The coordinator page's port is chosen here: the API's CORS allows the page's origin (start_page serves it there).
+  PAGE_PORT=$(free_port)
+  "$VENV/bin/python" "$ROOT/scripts/local_stack.py" api-routes "$GATEWAY_ROUTES" "http://127.0.0.1:$PAGE_PORT"
   LOCAL_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
   export LOCAL_JWT_SECRET
   GATEWAY_EMULATOR="http://127.0.0.1:$LAMBDA_INVOKE_PORT" GATEWAY_PORT=$port \
@@ -208,6 +210,37 @@ start_gateway() {
   export API_URL="http://127.0.0.1:$port"
   log "local HTTP API (routes and JWT authorizer of template.yaml) on $API_URL"
   wait_until gateway "$LAST_SERVICE" 30 bash -c "curl -s -o /dev/null -w '%{http_code}' '$API_URL/' | grep -q 404"
+}
+
+# The coordinator page (web/ and its /config.json, with the security headers of template.yaml's response headers
+# policy, the CSP naming the local origins) and the identity provider's sign-in stand-in it signs in with, one process
+# (tests/src/page.rs, tests/src/idp.rs; the users are in scripts/local-users.json). After start_gateway, which built
+# local-gateway and chose the page's port (the API's CORS allows its origin). Exports PAGE_URL and IDP_URL.
+start_page() {
+  local idp_port
+  idp_port=$(free_port)
+  export PAGE_URL="http://127.0.0.1:$PAGE_PORT" IDP_URL="http://127.0.0.1:$idp_port"
+  # The page uploads with the import API's pre-signed URLs: locally, path-style URLs of the local S3.
+  "$VENV/bin/python" "$ROOT/scripts/local_stack.py" page-config "$STATE/page.json" "$API_URL" "$AWS_ENDPOINT_URL" \
+    "$IDP_URL"
+  PAGE_ROOT="$ROOT/web" PAGE_CONFIG="$STATE/page.json" PAGE_PORT=$PAGE_PORT IDP_PORT=$idp_port \
+    LOCAL_USERS="$ROOT/scripts/local-users.json" start_service page "$CARGO_TARGET_DIR/debug/local-gateway" page
+  log "coordinator page on $PAGE_URL, its identity provider's stand-in on $IDP_URL"
+  wait_until page "$LAST_SERVICE" 30 curl -fsS -o /dev/null "$PAGE_URL/config.json"
+}
+
+# The whole local stack: the AWS API, the functions, their event sources, the HTTP API and the coordinator page;
+# its environment written to .local/stack.env (set -a; . .local/stack.env; set +a) for tests run beside it.
+start_stack() {
+  install_tools
+  start_aws
+  start_functions
+  start_streams
+  start_s3_events
+  start_gateway
+  start_page
+  env | grep -E '^(AWS_[A-Z_]+|CARGO_TARGET_DIR|FUNCTION_URL|API_URL|STREAMS_URL|S3_EVENTS_URL|GATEWAY_ROUTES|LOCAL_JWT_SECRET|LAMBDA_INVOKE_PORT|PAGE_URL|IDP_URL|RESOURCE_[A-Za-z]+)=' >"$STATE/stack.env"
+  cat "$STATE/functions.env" >>"$STATE/stack.env"
 }
 
 # A token of the local identity provider: local_token SUB "SCOPE ..." [GROUP ...] (cognito:groups, e.g. staff).
@@ -253,3 +286,6 @@ PY
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/fuzz/test_special_cases.py" || failed=1
   return "$failed"
 }
+
+# shellcheck source=scripts/browser.sh
+. "$ROOT/scripts/browser.sh"

@@ -12,7 +12,12 @@ CloudFormation property names match the DynamoDB and S3 API parameters, so the p
     python local_stack.py show-job TABLE IMPORT_ID    # print an import-job record as JSON, its secrets left out
     python local_stack.py count-items TABLE NAME=VALUE...  # how many items have these string attributes
     python local_stack.py bucket-name LOGICAL_ID      # the local name of a bucket of the template
-    python local_stack.py api-routes FILE             # the HTTP API's id, routes, scopes and JWT issuer (gateway)
+    python local_stack.py api-routes FILE [PAGE_ORIGIN]
+        # the HTTP API's id, routes, scopes, JWT issuer and CORS configuration (the local gateway); the page's
+        # distribution in its allowed origins stands for PAGE_ORIGIN, the local page server's
+    python local_stack.py page-config FILE API_URL UPLOAD_ORIGIN IDP_URL
+        # the coordinator page's security headers (the template's response headers policy, its CSP naming the local
+        # origins) and its /config.json (the local page server and identity-provider stand-in)
 """
 
 import json
@@ -294,10 +299,10 @@ def bucket_name(logical_id):
     print(Resolver(load_template()).physical_name(logical_id))
 
 
-def api_routes(out_file):
+def api_routes(out_file, page_origin=None):
     """The HTTP API as the template defines it: its id (as the function's API_ID gets it), every route with the
-    scopes its JWT authorizer asks for and the function its integration invokes, and the authorizer's issuer and
-    audiences. The local gateway (tests/src/gateway.rs) serves exactly this."""
+    scopes its JWT authorizer asks for and the function its integration invokes, the authorizer's issuer and
+    audiences, and its CORS configuration. The local gateway (tests/src/gateway.rs) serves exactly this."""
     template = load_template()
     r = Resolver(template)
 
@@ -367,7 +372,131 @@ def api_routes(out_file):
         "audience": audience,
         "routes": routes,
     }
+    cors = apis[api_id]["Properties"].get("CorsConfiguration")
+    if cors is not None:
+        document["cors"] = _cors(r, cors, page_origin)
     Path(out_file).write_text(json.dumps(document, indent=2) + "\n")
+
+
+def _cors(r, cors, page_origin):
+    """An HTTP API's CorsConfiguration as the gateway applies it. An allowed origin made of a resource's DomainName
+    (the page's CloudFront distribution, `!Sub "https://${Distribution.DomainName}"`) is the local page's origin."""
+
+    import re
+
+    def origin(value):
+        text = value.value if isinstance(value, Tag) and value.name == "Sub" else ""
+        text = text if isinstance(text, str) else text[0]
+        if re.search(r"\$\{[A-Za-z0-9]+\.DomainName\}", text):
+            if page_origin is None:
+                raise SystemExit("template.yaml: the API's CORS allows the page's origin; give the local page's origin")
+            return page_origin
+        return r.value(value)
+
+    max_age = cors.get("MaxAge")
+    return {
+        "allowOrigins": [origin(o) for o in cors.get("AllowOrigins", [])],
+        "allowHeaders": [r.value(h).lower() for h in cors.get("AllowHeaders", [])],
+        "allowMethods": [r.value(m).upper() for m in cors.get("AllowMethods", [])],
+        "exposeHeaders": [r.value(h).lower() for h in cors.get("ExposeHeaders", [])],
+        "maxAge": None if max_age is None else int(r.value(max_age)),
+        "allowCredentials": r.value(cors.get("AllowCredentials", False)).lower() == "true",
+    }
+
+
+# The response headers policy of the coordinator page, and the three origins its CSP names (the page connects to the
+# API, uploads to the import bucket and exchanges the sign-in code at the identity provider).
+PAGE_HEADERS = "CoordinatorPageHeaders"
+CSP_ORIGINS = {"ApiOrigin", "UploadOrigin", "IdpOrigin"}
+
+
+def page_config(out_file, api_url, upload_origin, idp_url):
+    """What the local page server adds to web/: the security headers CloudFront's response headers policy
+    (CoordinatorPageHeaders) adds to every answer, its CSP naming the local API, S3 and identity provider instead
+    of AWS's, so a page that a CSP would break behind CloudFront breaks locally too; and /config.json, with the
+    local endpoints and the sign-in settings of the template (scopes of the import routes, groups claim, site prefix,
+    staff group) and the datasets of openapi.json."""
+    template = load_template()
+    r = Resolver(template)
+    policy = r.resources.get(PAGE_HEADERS)
+    if policy is None or policy["Type"] != "AWS::CloudFront::ResponseHeadersPolicy":
+        raise SystemExit(f"template.yaml: expected {PAGE_HEADERS}, an AWS::CloudFront::ResponseHeadersPolicy")
+    origins = {"ApiOrigin": _origin(api_url), "UploadOrigin": _origin(upload_origin), "IdpOrigin": _origin(idp_url)}
+    headers = _security_headers(r, policy["Properties"]["ResponseHeadersPolicyConfig"], origins)
+    params = r.params
+    openapi = json.loads((ROOT / "openapi.json").read_text())
+    [announce] = [
+        operation
+        for path in openapi["paths"].values()
+        for operation in path.values()
+        if isinstance(operation, dict) and operation.get("operationId") == "announce-import"
+    ]
+    [datasets] = [p["schema"]["enum"] for p in announce["parameters"] if p["in"] == "path"]
+    idp_url = idp_url.rstrip("/")
+    config = {
+        "apiUrl": api_url.rstrip("/"),
+        "authorizeUrl": f"{idp_url}/oauth2/authorize",
+        "tokenUrl": f"{idp_url}/oauth2/token",
+        "logoutUrl": f"{idp_url}/logout",
+        "clientId": LOCAL_PARAMETERS["JwtAudience"].split(",")[0],
+        "scopes": " ".join(["openid", params["UploadScope"], params["ImportReadScope"]]),
+        "groupsClaim": params["GroupsClaim"],
+        "sitePrefix": params["SiteGroupPrefix"],
+        "staffGroup": params["StaffGroup"],
+        "datasets": datasets,
+    }
+    Path(out_file).write_text(json.dumps({"headers": headers, "config": config}, indent=2) + "\n")
+
+
+def _origin(url):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _security_headers(r, config, origins):
+    """The headers a ResponseHeadersPolicyConfig adds, as CloudFront writes them: [name, value] pairs."""
+    security = config.get("SecurityHeadersConfig", {})
+    headers = []
+    csp = security.get("ContentSecurityPolicy")
+    if csp:
+        value = csp["ContentSecurityPolicy"]
+        if not (isinstance(value, Tag) and value.name == "Sub" and isinstance(value.value, list)):
+            raise SystemExit(f"template.yaml: {PAGE_HEADERS}'s CSP must be a !Sub [text, {{variables}}]")
+        text, variables = value.value
+        if set(variables) != CSP_ORIGINS:
+            raise SystemExit(f"template.yaml: {PAGE_HEADERS}'s CSP must bind exactly {sorted(CSP_ORIGINS)}")
+        for name in set(_sub_names(text)):
+            if name not in origins:
+                raise SystemExit(f"template.yaml: {PAGE_HEADERS}'s CSP names ${{{name}}}, which has no local value")
+            text = text.replace("${" + name + "}", origins[name])
+        headers.append(["content-security-policy", text])
+    hsts = security.get("StrictTransportSecurity")
+    if hsts:
+        value = f"max-age={r.value(hsts['AccessControlMaxAgeSec'])}"
+        if r.value(hsts.get("IncludeSubdomains", False)).lower() == "true":
+            value += "; includeSubDomains"
+        if r.value(hsts.get("Preload", False)).lower() == "true":
+            value += "; preload"
+        headers.append(["strict-transport-security", value])
+    if "FrameOptions" in security:
+        headers.append(["x-frame-options", r.value(security["FrameOptions"]["FrameOption"])])
+    if "ContentTypeOptions" in security:
+        headers.append(["x-content-type-options", "nosniff"])
+    if "ReferrerPolicy" in security:
+        headers.append(["referrer-policy", r.value(security["ReferrerPolicy"]["ReferrerPolicy"])])
+    xss = security.get("XSSProtection")
+    if xss:
+        value = "1" if r.value(xss["Protection"]).lower() == "true" else "0"
+        if r.value(xss.get("ModeBlock", False)).lower() == "true":
+            value += "; mode=block"
+        if "ReportUri" in xss:
+            value += f"; report={r.value(xss['ReportUri'])}"
+        headers.append(["x-xss-protection", value])
+    for item in config.get("CustomHeadersConfig", {}).get("Items", []):
+        headers.append([r.value(item["Header"]).lower(), r.value(item["Value"])])
+    return headers
 
 
 def show_object(bucket, key):
@@ -387,5 +516,6 @@ if __name__ == "__main__":
         "count-items": count_items,
         "bucket-name": bucket_name,
         "api-routes": api_routes,
+        "page-config": page_config,
     }
     commands[command](*args)

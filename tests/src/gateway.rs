@@ -5,6 +5,11 @@
 //! function with no identity. This gateway does what API Gateway does before the function runs (route matching,
 //! token checks, `401`/`403`/`404` in API Gateway's own format) and passes on the verified claims. The routes come
 //! from the template (`scripts/local_stack.py api-routes`), never from a second list.
+//!
+//! With the API's `CorsConfiguration` it also answers CORS as API Gateway does: a preflight (`OPTIONS` with `Origin`
+//! and `Access-Control-Request-Method`) on any path is answered by the gateway itself, before routes and authorizer;
+//! every other answer to an allowed origin (the authorizer's `401`/`403` and a `404` included) carries
+//! `Access-Control-Allow-Origin`, and CORS headers a function answers with are dropped.
 
 use crate::http_server::Server;
 use crate::jwt::{self, Refusal};
@@ -32,6 +37,98 @@ pub struct Api {
     pub issuer: String,
     pub audience: Vec<String>,
     pub routes: Vec<Route>,
+    /// The API's `CorsConfiguration`, if it has one (its page's origin is the local page server's).
+    #[serde(default)]
+    pub cors: Option<Cors>,
+}
+
+/// An HTTP API's `CorsConfiguration`, as `scripts/local_stack.py api-routes` writes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cors {
+    /// Origins (`https://example.org`), `*`, or a scheme's every origin (`https://*`).
+    pub allow_origins: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub allow_methods: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default)]
+    pub max_age: Option<u64>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+}
+
+impl Cors {
+    /// The `Access-Control-Allow-Origin` value for a request from `origin`, if that origin is allowed.
+    fn allowed(&self, origin: &str) -> Option<String> {
+        self.allow_origins.iter().find_map(|allowed| {
+            if allowed == "*" {
+                return Some("*".to_owned());
+            }
+            let fits = match allowed.strip_suffix('*') {
+                Some(scheme) => origin.starts_with(scheme) && origin.len() > scheme.len(),
+                None => allowed.eq_ignore_ascii_case(origin),
+            };
+            fits.then(|| origin.to_owned())
+        })
+    }
+
+    /// API Gateway's own answer to a preflight: `204`, with the configuration's headers if the origin is allowed.
+    fn preflight(&self, origin: &str) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        let headers = response.headers_mut();
+        headers.insert("vary", HeaderValue::from_static("origin"));
+        let Some(allow_origin) = self.allowed(origin) else {
+            return response;
+        };
+        let mut set = |name: &'static str, value: String| {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        };
+        set("access-control-allow-origin", allow_origin);
+        set("access-control-allow-methods", self.allow_methods.join(","));
+        if !self.allow_headers.is_empty() {
+            set("access-control-allow-headers", self.allow_headers.join(","));
+        }
+        if let Some(max_age) = self.max_age {
+            set("access-control-max-age", max_age.to_string());
+        }
+        if self.allow_credentials {
+            set("access-control-allow-credentials", "true".to_owned());
+        }
+        response
+    }
+
+    /// Any answer but a preflight's: the function's own CORS headers dropped (API Gateway ignores them), the
+    /// configuration's added for an allowed origin.
+    fn decorate(&self, origin: Option<&str>, response: &mut Response<Full<Bytes>>) {
+        let headers = response.headers_mut();
+        let theirs: Vec<_> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .cloned()
+            .collect();
+        for name in theirs {
+            headers.remove(name);
+        }
+        headers.append("vary", HeaderValue::from_static("origin"));
+        let Some(allow_origin) = origin.and_then(|origin| self.allowed(origin)) else {
+            return;
+        };
+        if let Ok(value) = HeaderValue::from_str(&allow_origin) {
+            headers.insert("access-control-allow-origin", value);
+        }
+        if !self.expose_headers.is_empty() {
+            if let Ok(value) = HeaderValue::from_str(&self.expose_headers.join(",")) {
+                headers.insert("access-control-expose-headers", value);
+            }
+        }
+        if self.allow_credentials {
+            headers.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +266,28 @@ fn stringified(claims: &Map<String, Value>) -> Map<String, Value> {
 
 impl State {
     async fn handle(&self, request: Request<Incoming>, source_ip: String) -> Response<Full<Bytes>> {
+        let Some(cors) = &self.api.cors else {
+            return self.route(request, source_ip).await;
+        };
+        let origin = request
+            .headers()
+            .get("origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if let Some(origin) = &origin {
+            if request.method() == hyper::Method::OPTIONS
+                && request.headers().contains_key("access-control-request-method")
+            {
+                return cors.preflight(origin);
+            }
+        }
+        let mut response = self.route(request, source_ip).await;
+        cors.decorate(origin.as_deref(), &mut response);
+        response
+    }
+
+    /// What API Gateway does without CORS: the route, its authorizer, the function.
+    async fn route(&self, request: Request<Incoming>, source_ip: String) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path().to_owned();
         let Some((route, path_parameters)) = self.api.find(parts.method.as_str(), &path) else {
@@ -377,6 +496,7 @@ mod tests {
             api_id: "QuestionnaireApi".into(),
             issuer: "i".into(),
             audience: vec!["a".into()],
+            cors: None,
             routes: vec![
                 route("POST", "/questionnaires/{kind}", &["submit"]),
                 route("ANY", "/questionnaires/{kind}", &[]),
@@ -433,6 +553,176 @@ mod tests {
         assert_eq!(event["rawPath"], "/questionnaires/intake");
         assert_eq!(event["requestContext"]["http"]["path"], "/questionnaires/intake");
         assert_eq!(event["rawQueryString"], "x=1");
+    }
+
+    const PAGE: &str = "http://127.0.0.1:8080";
+
+    fn cors_api() -> Api {
+        Api {
+            cors: Some(Cors {
+                allow_origins: vec![PAGE.into()],
+                allow_headers: vec!["authorization".into(), "content-type".into()],
+                allow_methods: vec!["GET".into(), "POST".into()],
+                expose_headers: vec![],
+                max_age: Some(600),
+                allow_credentials: false,
+            }),
+            ..api()
+        }
+    }
+
+    /// A stand-in for the emulator: counts invocations and answers 200 with a CORS header of the function's own.
+    async fn emulator() -> (Server, Arc<std::sync::atomic::AtomicUsize>) {
+        let invocations = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&invocations);
+        let server = Server::start(0, move |_request, _peer| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                let answer = json!({
+                    "statusCode": 200,
+                    "headers": {"content-type": "application/json", "access-control-allow-origin": "*"},
+                    "body": "{}",
+                });
+                Ok(Response::new(Full::new(Bytes::from(answer.to_string()))))
+            }
+        })
+        .await;
+        (server, invocations)
+    }
+
+    const SECRET: &[u8] = b"gateway test secret";
+
+    fn token(scope: &str) -> String {
+        jwt::mint(SECRET, &crate::access_token_claims("i", "a", "sub-1", scope, &[], 60))
+    }
+
+    fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    async fn preflight(gateway: &Gateway, path: &str, origin: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .request(hyper::Method::OPTIONS, format!("{}{path}", gateway.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_preflight_on_any_path_is_answered_by_the_gateway_without_the_function() {
+        let (emulator, invocations) = emulator().await;
+        let gateway = Gateway::start(cors_api(), &emulator.url, SECRET.to_vec(), 0).await;
+        for path in [
+            "/questionnaires/intake",
+            "/questionnaires/intake/01ABC",
+            "/nowhere/at/all",
+        ] {
+            let answer = preflight(&gateway, path, PAGE).await;
+            assert_eq!(answer.status(), 204, "{path}");
+            assert_eq!(header(&answer, "access-control-allow-origin").as_deref(), Some(PAGE));
+            assert_eq!(
+                header(&answer, "access-control-allow-methods").as_deref(),
+                Some("GET,POST")
+            );
+            assert_eq!(
+                header(&answer, "access-control-allow-headers").as_deref(),
+                Some("authorization,content-type")
+            );
+            assert_eq!(header(&answer, "access-control-max-age").as_deref(), Some("600"));
+            assert_eq!(header(&answer, "vary").as_deref(), Some("origin"));
+        }
+        assert_eq!(invocations.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn every_answer_to_the_allowed_origin_carries_it_refusals_included() {
+        let (emulator, invocations) = emulator().await;
+        let gateway = Gateway::start(cors_api(), &emulator.url, SECRET.to_vec(), 0).await;
+        let client = reqwest::Client::new();
+        let get = |bearer: Option<String>| {
+            let mut request = client
+                .get(format!("{}/questionnaires/intake/01ABC", gateway.url))
+                .header("origin", PAGE);
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        // no token: the authorizer's 401; a token without the scope: its 403; then the function's answer
+        for (bearer, status) in [(None, 401), (Some(token("submit")), 403), (Some(token("read")), 200)] {
+            let answer = get(bearer).await.unwrap();
+            assert_eq!(answer.status(), status);
+            assert_eq!(
+                header(&answer, "access-control-allow-origin").as_deref(),
+                Some(PAGE),
+                "{status}"
+            );
+            assert_eq!(header(&answer, "vary").as_deref(), Some("origin"), "{status}");
+        }
+        // (the function's own `*` was dropped: the answer names the page's origin only)
+        assert_eq!(invocations.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let not_found = client
+            .get(format!("{}/nowhere", gateway.url))
+            .header("origin", PAGE)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(not_found.status(), 404);
+        assert_eq!(header(&not_found, "access-control-allow-origin").as_deref(), Some(PAGE));
+    }
+
+    #[tokio::test]
+    async fn another_origin_gets_no_cors_headers_and_the_functions_own_are_dropped() {
+        let (emulator, _) = emulator().await;
+        let gateway = Gateway::start(cors_api(), &emulator.url, SECRET.to_vec(), 0).await;
+        let answer = preflight(&gateway, "/questionnaires/intake", "https://elsewhere.example").await;
+        assert_eq!(answer.status(), 204);
+        assert_eq!(header(&answer, "access-control-allow-origin"), None);
+        assert_eq!(header(&answer, "access-control-allow-methods"), None);
+        for origin in [Some("https://elsewhere.example"), None] {
+            let mut request = reqwest::Client::new()
+                .get(format!("{}/questionnaires/intake/01ABC", gateway.url))
+                .bearer_auth(token("read"));
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            let answer = request.send().await.unwrap();
+            assert_eq!(answer.status(), 200);
+            assert_eq!(header(&answer, "access-control-allow-origin"), None, "{origin:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_cors_configuration_a_preflight_is_an_ordinary_request() {
+        let (emulator, _) = emulator().await;
+        let gateway = Gateway::start(api(), &emulator.url, SECRET.to_vec(), 0).await;
+        // OPTIONS /questionnaires/{kind} meets the ANY route and its authorizer
+        let answer = preflight(&gateway, "/questionnaires/intake", PAGE).await;
+        assert_eq!(answer.status(), 401);
+        assert_eq!(header(&answer, "access-control-allow-origin"), None);
+    }
+
+    #[test]
+    fn allowed_origins_are_exact_every_one_or_every_one_of_a_scheme() {
+        let cors = |origins: &[&str]| Cors {
+            allow_origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+            ..cors_api().cors.unwrap()
+        };
+        assert_eq!(cors(&[PAGE]).allowed(PAGE).as_deref(), Some(PAGE));
+        assert_eq!(cors(&[PAGE]).allowed("http://127.0.0.1:8081"), None);
+        assert_eq!(cors(&["*"]).allowed(PAGE).as_deref(), Some("*"));
+        assert_eq!(
+            cors(&["https://*"]).allowed("https://a.example").as_deref(),
+            Some("https://a.example")
+        );
+        assert_eq!(cors(&["https://*"]).allowed(PAGE), None);
     }
 
     #[test]

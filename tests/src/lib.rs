@@ -5,9 +5,11 @@ pub mod audit;
 pub mod fault_proxy;
 pub mod gateway;
 pub mod http_server;
+pub mod idp;
 pub mod import_harness;
 pub mod jwt;
 pub mod logs;
+pub mod page;
 pub mod runtime_api;
 pub mod uploads;
 
@@ -113,23 +115,43 @@ pub fn local_token(sub: &str, scope: &str) -> String {
 pub fn local_token_in_groups(sub: &str, scope: &str, groups: &[&str]) -> String {
     let api = gateway::Api::from_file(&env("GATEWAY_ROUTES"));
     let secret = hex::decode(env("LOCAL_JWT_SECRET")).expect("LOCAL_JWT_SECRET is hex");
-    let now = std::time::SystemTime::now()
+    let client_id = api.audience.first().map_or("", String::as_str);
+    let claims = access_token_claims(&api.issuer, client_id, sub, scope, groups, 12 * 3600);
+    jwt::mint(&secret, &claims)
+}
+
+/// Now, in the Unix seconds that tokens' `exp` and `iat` count.
+pub fn jwt_now() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .expect("a clock after 1970")
-        .as_secs();
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The claims of an access token as Cognito issues them to the app `client_id`, valid for `lifetime_s` from now: the
+/// one shape of every local token, whether minted for a test ([`local_token_in_groups`]) or issued by the sign-in
+/// stand-in ([`idp`]).
+pub fn access_token_claims(
+    issuer: &str,
+    client_id: &str,
+    sub: &str,
+    scope: &str,
+    groups: &[&str],
+    lifetime_s: u64,
+) -> Value {
+    let now = jwt_now() as u64;
     let mut claims = serde_json::json!({
-        "iss": api.issuer,
+        "iss": issuer,
         "sub": sub,
-        "client_id": api.audience.first(),
+        "client_id": client_id,
         "token_use": "access",
         "scope": scope,
         "iat": now,
-        "exp": now + 12 * 3600,
+        "exp": now + lifetime_s,
     });
     if !groups.is_empty() {
         claims["cognito:groups"] = groups.into();
     }
-    jwt::mint(&secret, &claims)
+    claims
 }
 
 pub fn repo_path(relative: &str) -> PathBuf {
