@@ -43,7 +43,15 @@ PSEUDO = {
 LOCAL_PARAMETERS = {
     "JwtIssuer": "https://identity.local.invalid/clinical-ingest",
     "JwtAudience": "local-app-client",
+    "PageClientId": "local-app-client",
 }
+# The template parameter naming the coordinator page's host: where the template allows `https://${PageDomainName}`
+# (the API's CORS), the local page's origin is allowed.
+PAGE_DOMAIN = "PageDomainName"
+# The custom resource that publishes the page with its /config.json: the local page server's config.json is built
+# from its properties, with the local endpoints in place of the deployed ones.
+PAGE_RESOURCE = "CoordinatorPage"
+PAGE_ENDPOINTS = {"apiUrl", "authorizeUrl", "tokenUrl", "logoutUrl"}
 # Table properties that the CreateTable API does not take (they are separate calls or AWS-only features). The rest,
 # GlobalSecondaryIndexes included, are CreateTable's parameters as they are.
 TABLE_SKIP = {"TimeToLiveSpecification", "PointInTimeRecoverySpecification", "SSESpecification", "Tags"}
@@ -379,15 +387,15 @@ def api_routes(out_file, page_origin=None):
 
 
 def _cors(r, cors, page_origin):
-    """An HTTP API's CorsConfiguration as the gateway applies it. An allowed origin made of a resource's DomainName
-    (the page's CloudFront distribution, `!Sub "https://${Distribution.DomainName}"`) is the local page's origin."""
+    """An HTTP API's CorsConfiguration as the gateway applies it. An allowed origin naming the page's host
+    (`!Sub "https://${PageDomainName}"`) is the local page's origin."""
 
     import re
 
     def origin(value):
         text = value.value if isinstance(value, Tag) and value.name == "Sub" else ""
         text = text if isinstance(text, str) else text[0]
-        if re.search(r"\$\{[A-Za-z0-9]+\.DomainName\}", text):
+        if re.search(r"\$\{" + PAGE_DOMAIN + r"\}", text):
             if page_origin is None:
                 raise SystemExit("template.yaml: the API's CORS allows the page's origin; give the local page's origin")
             return page_origin
@@ -413,9 +421,9 @@ CSP_ORIGINS = {"ApiOrigin", "UploadOrigin", "IdpOrigin"}
 def page_config(out_file, api_url, upload_origin, idp_url):
     """What the local page server adds to web/: the security headers CloudFront's response headers policy
     (CoordinatorPageHeaders) adds to every answer, its CSP naming the local API, S3 and identity provider instead
-    of AWS's, so a page that a CSP would break behind CloudFront breaks locally too; and /config.json, with the
-    local endpoints and the sign-in settings of the template (scopes of the import routes, groups claim, site prefix,
-    staff group) and the datasets of openapi.json."""
+    of AWS's, so a page that a CSP would break behind CloudFront breaks locally too; and /config.json: what the
+    template has the publisher (CoordinatorPage) write into the deployed page's, with the local API and identity
+    provider in place of the deployed endpoints."""
     template = load_template()
     r = Resolver(template)
     policy = r.resources.get(PAGE_HEADERS)
@@ -423,28 +431,20 @@ def page_config(out_file, api_url, upload_origin, idp_url):
         raise SystemExit(f"template.yaml: expected {PAGE_HEADERS}, an AWS::CloudFront::ResponseHeadersPolicy")
     origins = {"ApiOrigin": _origin(api_url), "UploadOrigin": _origin(upload_origin), "IdpOrigin": _origin(idp_url)}
     headers = _security_headers(r, policy["Properties"]["ResponseHeadersPolicyConfig"], origins)
-    params = r.params
-    openapi = json.loads((ROOT / "openapi.json").read_text())
-    [announce] = [
-        operation
-        for path in openapi["paths"].values()
-        for operation in path.values()
-        if isinstance(operation, dict) and operation.get("operationId") == "announce-import"
-    ]
-    [datasets] = [p["schema"]["enum"] for p in announce["parameters"] if p["in"] == "path"]
+    page = r.resources.get(PAGE_RESOURCE)
+    if page is None:
+        raise SystemExit(f"template.yaml: expected {PAGE_RESOURCE}, the resource that publishes the page's config.json")
+    properties = {k: v for k, v in page["Properties"].items() if k not in {"ServiceToken", "codeVersion", "bucketName"}}
+    if not PAGE_ENDPOINTS <= properties.keys():
+        raise SystemExit(f"template.yaml: {PAGE_RESOURCE} lacks {sorted(PAGE_ENDPOINTS - properties.keys())}")
     idp_url = idp_url.rstrip("/")
-    config = {
+    local = {
         "apiUrl": api_url.rstrip("/"),
         "authorizeUrl": f"{idp_url}/oauth2/authorize",
         "tokenUrl": f"{idp_url}/oauth2/token",
         "logoutUrl": f"{idp_url}/logout",
-        "clientId": LOCAL_PARAMETERS["JwtAudience"].split(",")[0],
-        "scopes": " ".join(["openid", params["UploadScope"], params["ImportReadScope"]]),
-        "groupsClaim": params["GroupsClaim"],
-        "sitePrefix": params["SiteGroupPrefix"],
-        "staffGroup": params["StaffGroup"],
-        "datasets": datasets,
     }
+    config = {k: local[k] if k in PAGE_ENDPOINTS else r.resolved(v) for k, v in properties.items()}
     Path(out_file).write_text(json.dumps({"headers": headers, "config": config}, indent=2) + "\n")
 
 

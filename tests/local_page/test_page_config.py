@@ -33,14 +33,22 @@ def test_the_csp_names_the_local_api_s3_and_identity_provider_and_the_policys_ot
     assert headers["referrer-policy"] == "no-referrer"
 
 
-def test_the_config_names_the_local_endpoints_and_the_templates_sign_in_settings(tmp_path):
+def test_the_config_is_the_published_pages_with_the_local_endpoints(tmp_path):
     config = page_config(tmp_path)["config"]
+    openapi = json.loads((ROOT / "openapi.json").read_text())
+    [announce_dataset] = [
+        p["schema"]["enum"]
+        for p in openapi["paths"]["/imports/{id}"]["post"]["parameters"]
+        if p["in"] == "path"
+    ]
+    # The datasets the page offers are the ones the API takes.
+    assert config["datasets"] == announce_dataset
     assert config == {
         "apiUrl": API,
         "authorizeUrl": f"{IDP}/oauth2/authorize",
         "tokenUrl": f"{IDP}/oauth2/token",
         "logoutUrl": f"{IDP}/logout",
-        "clientId": local_stack.LOCAL_PARAMETERS["JwtAudience"],
+        "clientId": local_stack.LOCAL_PARAMETERS["PageClientId"],
         "scopes": "openid imports/upload imports/read",
         "groupsClaim": "cognito:groups",
         "sitePrefix": "site:",
@@ -60,7 +68,7 @@ def test_a_csp_that_binds_other_names_than_the_three_origins_is_refused(tmp_path
         page_config(tmp_path)
 
 
-def test_the_apis_cors_allows_the_local_pages_origin_in_place_of_the_distributions(tmp_path):
+def test_the_apis_cors_allows_the_local_pages_origin_in_place_of_the_page_domain(tmp_path):
     local_stack.api_routes(tmp_path / "routes.json", PAGE)
     cors = json.loads((tmp_path / "routes.json").read_text())["cors"]
     assert cors["allowOrigins"] == [PAGE]
