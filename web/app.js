@@ -5,13 +5,15 @@
 
 import { ApiError, FINAL_STATUSES, NETWORK_PROBLEM, announce, getImport, listImports } from "./api.js";
 import * as auth from "./auth.js";
-import { parseCsvWithHeader } from "./csv.js";
-import { $, clearProblem, el, row, show, showProblem } from "./dom.js";
-import { formatSize, sha256Base64 } from "./file.js";
+import { CsvReader, recordOf } from "./csv.js";
+import { $, clearPassingProblem, clearProblem, el, row, say, show, showProblem } from "./dom.js";
+import { MAX_BROWSER_FILE_BYTES, formatSize, sha256Base64 } from "./file.js";
 import { UploadError, uploadFile } from "./upload.js";
 
 const POLL_MS = 1500;
-const POLL_RETRY_MS = 5000;
+/** After a failed poll that may pass (network, 429, 5xx): asked again after 1.5 s, doubling up to 30 s. */
+const POLL_RETRY_FIRST_MS = 1500;
+const POLL_RETRY_MAX_MS = 30_000;
 const REJECTED_ROWS_SHOWN = 500;
 
 const STATUS_TEXT = {
@@ -32,14 +34,28 @@ let chosen = null;
 let following = { id: null, generation: 0, timer: 0 };
 /** Imports whose file this page sent: until the import starts, they wait for storage's notice, not for the file. */
 const sent = new Set();
+/** The import whose file is being sent now; while it is, the page stays on it. */
+let uploading = null;
+/** The import the upload card (its progress bar) belongs to: shown with that import only. */
+let uploadCard = null;
+/** The reading of the rejected rows under way: stopped when another import is opened. */
+let reportLoad = null;
 
 function notice(text) {
   $("notice").textContent = text;
 }
 
-/** A network error shown earlier is over once an answer comes back. */
+/** A network error shown earlier, or a failed poll asked past, is over once an answer comes back. */
 function clearNetworkProblem() {
   if (!$("problem").hidden && $("problem-code").textContent === NETWORK_PROBLEM.code) clearProblem();
+  clearPassingProblem();
+}
+
+/** A failed request that may pass: no answer at all, too many requests, or the service's own failure. */
+function mayPass(error) {
+  if (!(error instanceof ApiError)) return false;
+  const status = error.problem.status;
+  return error.problem.code === NETWORK_PROBLEM.code || status === 429 || status >= 500;
 }
 
 /** An API failure: its problem shown; a refused or expired token signs the person out of the page. */
@@ -105,6 +121,20 @@ async function fileChosen() {
   if (!file) return;
   $("file-name").textContent = file.name;
   $("file-size").textContent = formatSize(file.size);
+  if (file.size > MAX_BROWSER_FILE_BYTES) {
+    // Refused before any of it is read: its checksum would need the whole file in memory.
+    $("file-sha256").textContent = "not computed: the file is too large for this page";
+    showProblem({
+      title: "The file is too large for this page",
+      detail:
+        `This page checks files of up to ${formatSize(MAX_BROWSER_FILE_BYTES)} (1 GiB): it reads the whole file ` +
+        "in the browser to compute its checksum. Send larger files through the import API (see \"Imports through " +
+        "the API\" in the project's README), or split the file.",
+      code: "file_too_large",
+    });
+    return;
+  }
+  say(`${file.name}, ${formatSize(file.size)}: computing its checksum…`);
   $("file-sha256").textContent = "computing…";
   try {
     const sha256 = await sha256Base64(file);
@@ -112,6 +142,7 @@ async function fileChosen() {
     chosen = { file, sha256 };
     $("file-sha256").textContent = sha256;
     $("upload").disabled = false;
+    say(`The checksum of ${file.name} is computed; the file can be uploaded.`);
   } catch {
     $("file-sha256").textContent = "could not be computed";
     showProblem({
@@ -149,6 +180,8 @@ async function startUpload(event) {
       return;
     }
     stopFollowing();
+    uploading = announced.importId;
+    uploadCard = announced.importId;
     history.replaceState(null, "", `#import=${encodeURIComponent(announced.importId)}`);
     showJob({
       importId: announced.importId,
@@ -163,14 +196,17 @@ async function startUpload(event) {
     $("upload-progress-text").textContent = "Sending the file…";
     show($("upload-progress-box"));
     $("job-title").focus();
+    say(`Sending ${file.name}…`);
     let lastTenth = -1;
     try {
       await uploadFile(announced.upload, file, (loaded, total) => {
         bar.max = Math.max(total, 1);
         bar.value = loaded;
-        // The text (read out by screen readers) changes every tenth, not with every progress event.
+        // The text changes every tenth, not with every progress event; every quarter is read out.
         const tenth = Math.floor((loaded / Math.max(total, 1)) * 10);
         if (tenth !== lastTenth) {
+          const quarter = Math.floor(tenth / 2.5);
+          if (quarter > Math.floor(lastTenth / 2.5) && quarter > 0 && quarter < 4) say(`${quarter * 25} % sent`);
           lastTenth = tenth;
           const text = `${formatSize(loaded)} of ${formatSize(total)} sent (${tenth * 10} %)`;
           $("upload-progress-text").textContent = text;
@@ -191,6 +227,7 @@ async function startUpload(event) {
     follow(announced.importId);
     loadRecent();
   } finally {
+    uploading = null;
     setFormBusy(false);
   }
 }
@@ -202,24 +239,40 @@ function setFormBusy(busy) {
 
 function stopFollowing() {
   clearTimeout(following.timer);
+  if (reportLoad) reportLoad.abort();
+  reportLoad = null;
   following = { id: null, generation: following.generation + 1, timer: 0 };
 }
 
-/** Follows an import: asks for it every POLL_MS until its status is final; `focus` moves the focus to it once shown. */
+/**
+ * Follows an import: asks for it every POLL_MS until its status is final; `focus` moves the focus to it once shown.
+ * A failure that may pass (network, 429, 5xx) is shown and asked past with a growing delay, the import left as it
+ * last was; any other (refused, not found) ends the follow.
+ */
 function follow(importId, focus = false) {
   stopFollowing();
   const generation = following.generation;
   following.id = importId;
+  let failures = 0;
+  let shown = false;
+  const said = { status: null, quarter: 0 };
   const poll = async () => {
     let view;
     try {
       view = await getImport(config, importId);
     } catch (error) {
       if (generation !== following.generation) return;
-      // A network error may pass: shown, and asked again later. Anything else (not found, refused) ends the follow.
-      if (error instanceof ApiError && error.problem.code === NETWORK_PROBLEM.code) {
-        showProblem(error.problem, false);
-        following.timer = setTimeout(poll, POLL_RETRY_MS);
+      if (mayPass(error)) {
+        failures += 1;
+        const delay = Math.min(POLL_RETRY_FIRST_MS * 2 ** (failures - 1), POLL_RETRY_MAX_MS);
+        showProblem(error.problem, false, true);
+        const seconds = (delay / 1000).toLocaleString("en");
+        notice(
+          shown
+            ? `The import could not be updated; it is shown as it last was. Asking again in ${seconds} s.`
+            : `The import could not be loaded yet. Asking again in ${seconds} s.`,
+        );
+        following.timer = setTimeout(poll, delay);
       } else {
         show($("job"), false);
         stopFollowing();
@@ -228,8 +281,12 @@ function follow(importId, focus = false) {
       return;
     }
     if (generation !== following.generation) return;
+    if (failures > 0) notice("The import service answers again.");
+    failures = 0;
     clearNetworkProblem();
     showJob(view);
+    shown = true;
+    sayChanges(view, said);
     if (focus) {
       focus = false;
       $("job-title").focus();
@@ -245,8 +302,27 @@ function follow(importId, focus = false) {
   poll();
 }
 
+/** Reads out what changed since the last poll: the status, and progress by quarters (the text shown changes more). */
+function sayChanges(view, said) {
+  const parts = [];
+  const status = $("job-status").textContent;
+  if (status !== said.status) {
+    said.status = status;
+    parts.push(`${view.fileName}: ${status}.`);
+  }
+  const total = view.progress.bytesTotal || view.sizeBytes || 0;
+  const quarter = total > 0 ? Math.floor((Math.min(view.progress.bytesDone, total) / total) * 4) : 0;
+  if (!FINAL_STATUSES.has(view.status) && quarter > said.quarter && quarter < 4) {
+    parts.push(`${quarter * 25} % of the file imported.`);
+  }
+  said.quarter = Math.max(said.quarter, quarter);
+  if (parts.length) say(parts.join(" "));
+}
+
 function showJob(view) {
   show($("job"));
+  // The upload's card belongs to the import being (or just) sent, never to another one opened since.
+  show($("upload-progress-box"), view.importId === uploadCard);
   $("job-file").textContent = view.fileName;
   $("job-id").textContent = view.importId;
   const waitingForStorage = view.status === "awaiting_upload" && sent.has(view.importId);
@@ -287,7 +363,44 @@ function showOutcome(view) {
   else show($("rejected"), false);
 }
 
+/**
+ * The first `limit` records of the rejected-rows report as objects, read from its stream as it arrives: reading
+ * stops there, so a report of millions of rows is never held whole. `cut` when more records follow.
+ */
+async function readRejectedRows(url, limit, signal) {
+  const response = await fetch(url, { cache: "no-store", signal });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const csv = new CsvReader();
+  let header = null;
+  const rows = [];
+  /** Takes records; true once one past the limit is seen. */
+  const take = (records) => {
+    for (const record of records) {
+      if (!header) header = record;
+      else if (rows.length < limit) rows.push(recordOf(header, record));
+      else return true;
+    }
+    return false;
+  };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        take(csv.end());
+        return { rows, cut: false };
+      }
+      if (take(csv.push(value))) return { rows, cut: true };
+    }
+  } finally {
+    // The rest of the body is not downloaded.
+    reader.cancel().catch(() => {});
+  }
+}
+
 async function showRejectedRows(url, counts) {
+  // The import this is for: another one opened meanwhile (a newer follow) must not get these rows.
+  const generation = following.generation;
   show($("rejected"));
   show($("rejected-content"), false);
   const link = $("rejected-download");
@@ -298,36 +411,60 @@ async function showRejectedRows(url, counts) {
     return;
   }
   $("rejected-status").textContent = "Loading the rejected rows…";
-  let rows;
+  const controller = new AbortController();
+  reportLoad = controller;
+  let read;
   try {
-    const response = await fetch(url, { cache: "no-store" });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    rows = parseCsvWithHeader(await response.text());
+    read = await readRejectedRows(url, REJECTED_ROWS_SHOWN, controller.signal);
   } catch (error) {
+    if (generation !== following.generation) return;
     $("rejected-status").textContent =
       `The rejected rows could not be loaded (${error.message}); use the download link.`;
     return;
+  } finally {
+    if (reportLoad === controller) reportLoad = null;
   }
+  if (generation !== following.generation) return;
+  const { rows, cut } = read;
   const byCode = new Map();
   for (const r of rows) byCode.set(r.code, (byCode.get(r.code) || 0) + 1);
   const codes = [...byCode].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  // The API counts rejected rows, not rows per code: per code, only the rows read can be counted.
+  $("by-code-caption").textContent = cut ? "Rejected rows by code, of the rows shown" : "Rejected rows by code";
   $("rejected-by-code").tBodies[0].replaceChildren(...codes.map(([code, n]) => row([el("code", code), String(n)])));
-  const shown = rows.slice(0, REJECTED_ROWS_SHOWN);
   $("rejected-rows").tBodies[0].replaceChildren(
-    ...shown.map((r) => row([r.line, r.column, el("code", r.code), r.message])),
+    ...rows.map((r) => row([r.line, r.column, el("code", r.code), r.message])),
   );
-  $("rejected-status").textContent =
-    rows.length > shown.length
-      ? `${rows.length.toLocaleString("en")} rejected rows; the first ${shown.length} are shown.`
-      : `${rows.length.toLocaleString("en")} rejected ${rows.length === 1 ? "row" : "rows"}.`;
+  const inAll = counts
+    ? ` ${counts.rejected.toLocaleString("en")} ${counts.rejected === 1 ? "row was" : "rows were"} rejected in all.`
+    : "";
+  $("rejected-status").textContent = cut
+    ? `The first ${rows.length.toLocaleString("en")} lines of the report are shown.${inAll} ` +
+      "Download the report for all of them."
+    : `${rows.length.toLocaleString("en")} rejected ${rows.length === 1 ? "row" : "rows"}.`;
   show($("rejected-content"));
 }
 
-/** `#import=<id>` in the address: follow that import. */
-function openFromAddress(focus = false) {
+/** The import `#import=<id>` in the address names; none when the address is malformed (e.g. `%E0`). */
+function addressedImport() {
   const match = /^#import=(.+)$/.exec(location.hash);
-  if (!match || !auth.signedIn()) return;
-  const importId = decodeURIComponent(match[1]);
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** `#import=<id>` in the address: follow that import, unless a file is being sent (the page stays on its import). */
+function openFromAddress(focus = false) {
+  const importId = addressedImport();
+  if (!importId || !auth.signedIn()) return;
+  if (uploading && importId !== uploading) {
+    history.replaceState(null, "", `#import=${encodeURIComponent(uploading)}`);
+    notice("A file is being sent: other imports can be opened once it has been sent.");
+    return;
+  }
   if (importId === following.id) return;
   clearProblem();
   follow(importId, focus);

@@ -25,10 +25,12 @@ export function row(cells) {
 
 /**
  * Shows a problem as its document says it: title, detail, code and each violation (path: message); moves the
- * focus to it when `focus` so keyboard and screen-reader users land on what went wrong.
+ * focus to it when `focus` so keyboard and screen-reader users land on what went wrong. A `passing` problem (one
+ * the page is still asking past) is cleared by the next answer that comes back (clearPassingProblem).
  */
-export function showProblem(problem, focus = true) {
+export function showProblem(problem, focus = true, passing = false) {
   const box = $("problem");
+  box.dataset.passing = passing ? "true" : "";
   $("problem-title").textContent = problem.title || "Something went wrong";
   $("problem-detail").textContent = problem.detail || "";
   show($("problem-detail"), Boolean(problem.detail));
@@ -51,4 +53,14 @@ export function showProblem(problem, focus = true) {
 
 export function clearProblem() {
   show($("problem"), false);
+}
+
+/** Clears the problem shown if it was a passing one. */
+export function clearPassingProblem() {
+  if (!$("problem").hidden && $("problem").dataset.passing === "true") clearProblem();
+}
+
+/** Says `text` through the page's visually hidden live region: for what changed, not for every redraw. */
+export function say(text) {
+  $("live").textContent = text;
 }

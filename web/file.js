@@ -1,6 +1,13 @@
 // What the page tells about a file before it is sent: its size and its SHA-256 as S3 checks it
-// (x-amz-checksum-sha256: the base64 of the digest). Web Crypto has no streaming digest, so the file is read whole;
-// a file the browser cannot hold in memory is reported as such.
+// (x-amz-checksum-sha256: the base64 of the digest). Web Crypto has no streaming digest, so the file is read whole
+// into memory: a file over MAX_BROWSER_FILE_BYTES is refused before any of it is read, and a smaller one the browser
+// still cannot hold is reported as such.
+
+/**
+ * The largest file the page reads for its checksum (1 GiB): above it, reading the whole file into one buffer may
+ * exhaust the browser's memory. Larger files go through the import API from a tool that streams the digest.
+ */
+export const MAX_BROWSER_FILE_BYTES = 1024 ** 3;
 
 /** The base64 of the file's SHA-256. */
 export async function sha256Base64(file) {

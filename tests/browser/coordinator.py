@@ -62,6 +62,24 @@ class Stack:
             return error.code, json.load(error)
 
 
+    def import_file(self, token, data):
+        """Announces `data` for CARDIO-7/S01 and sends it with the pre-signed PUT, as a coordinator's tool does; the
+        import id. The import then runs on its own."""
+        status, announced = self.api("POST", "/imports/observations", token, {
+            "study": "CARDIO-7", "site": "S01", "fileName": data.name, "sizeBytes": len(data.content),
+            "sha256": data.sha256,
+        })
+        assert status == 201, announced
+        upload = announced["upload"]
+        request = urllib.request.Request(upload["url"], data=data.content, method=upload["method"])
+        for name, value in upload["headers"].items():
+            if name.lower() not in ("content-length", "host"):
+                request.add_header(name, value)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+        return announced["importId"]
+
+
 @dataclass
 class ObservationsFile:
     """A CSV file of observations for CARDIO-7/S01, some rows bad on purpose: its bytes, and what the import must
@@ -97,6 +115,18 @@ class ObservationsFile:
     @property
     def codes(self):
         return Counter(code for _, _, code in self.rejections)
+
+    @classmethod
+    def with_many_bad_rows(cls, name, bad):
+        """`bad` rows, each rejected: two of every three for a missing subject, the third for a date in the future."""
+        f = cls(name)
+        for n in range(bad):
+            if n % 3 == 2:
+                f.row(f"CARDIO-7,S01,BIG-{n:04},WEEK-4,VITALS,SYSBP,120,mmHg,2999-01-01T00:00:00Z",
+                      ("collected_at", "in_future"))
+            else:
+                f.row("CARDIO-7,S01,,WEEK-4,VITALS,SYSBP,120,mmHg,2026-03-02T08:15:00Z", ("subject_id", "missing"))
+        return f
 
     @classmethod
     def with_bad_rows(cls, name, valid=12):
@@ -168,6 +198,22 @@ class Coordinator:
 
     def problem(self):
         return self.page.get_by_role("alert")
+
+    def open_import(self, import_id):
+        """Opens an import through the address, as a link of the recent imports does."""
+        self.page.evaluate("id => { location.hash = 'import=' + encodeURIComponent(id); }", import_id)
+
+    def record_live_region(self):
+        """From now on, every text written into the page's live region (#live), in order: said()."""
+        self.page.evaluate("""() => {
+          const live = document.getElementById('live');
+          window.__said = [];
+          new MutationObserver(() => window.__said.push(live.textContent))
+            .observe(live, { childList: true, characterData: true, subtree: true });
+        }""")
+
+    def said(self):
+        return self.page.evaluate("window.__said")
 
     def table_rows(self, table_name):
         """The cells' texts of a table's body rows, the table found by its caption."""

@@ -8,8 +8,10 @@ Content-Security-Policy violation or an uncaught error.
 
 import csv
 import io
+import json
 import re
 import uuid
+from collections import Counter
 
 from playwright.sync_api import expect
 
@@ -55,6 +57,7 @@ def test_a_coordinator_uploads_a_file_follows_its_import_and_reads_its_rejected_
     expect(page.get_by_label("Study", exact=True).locator("option")).to_have_text(["CARDIO-7"])
     expect(page.get_by_label("Site", exact=True).locator("option")).to_have_text(["S01"])
     app.choose_site("CARDIO-7", "S01")
+    app.record_live_region()
 
     import_id = upload_and_wait(app, data)
 
@@ -66,6 +69,15 @@ def test_a_coordinator_uploads_a_file_follows_its_import_and_reads_its_rejected_
     expect(page.locator("#job-progress-text")).to_contain_text(re.compile(r"Invocations: [1-9]"))
     app.shot("completed")
     assert app.counts() == data.counts
+    # Read out: the file, the upload and each status once, not every redraw of the progress text.
+    said = app.said()
+    assert re.fullmatch(f"{re.escape(data.name)}, {len(data.content):,} bytes .*: computing its checksum…", said[0])
+    assert said[1] == f"The checksum of {data.name} is computed; the file can be uploaded."
+    assert f"Sending {data.name}…" in said
+    assert said[-1].startswith(f"{data.name}: {FINAL_TEXT}.")
+    statuses = [s for s in said if s.startswith(f"{data.name}: ")]
+    assert len(statuses) == len(set(statuses)), said
+    assert all(a != b for a, b in zip(said, said[1:])), said
 
     # The rejected rows: the report's lines, columns and codes, and how many rows each code rejected.
     expect(page.locator("#rejected-status")).to_have_text(f"{len(data.rejections)} rejected rows.")
@@ -269,10 +281,18 @@ def test_the_main_flow_works_with_the_keyboard_alone(app):
         else:
             locator = page.get_by_role(role, name=name, exact=True)
         assert locator.get_attribute("id") == element_id, name
-    # What changes by itself (status, progress, the lists' state) is read out; problems at once.
-    for live in ["notice", "job-status", "upload-progress-text", "job-progress-text", "recent-status", "rejected-status"]:
+    # What changes by itself (status and progress through #live, the lists' state) is read out; problems at once.
+    for live in ["notice", "live", "recent-status", "rejected-status"]:
         assert page.locator(f"#{live}").get_attribute("aria-live") == "polite", live
+    # The texts redrawn at every poll are not live regions themselves: #live says what changed.
+    for redrawn in ["job-status", "upload-progress-text", "job-progress-text", "file-facts"]:
+        assert page.locator(f"#{redrawn}").get_attribute("aria-live") is None, redrawn
     assert page.locator("#problem").get_attribute("role") == "alert"
+    # The page-wide live regions stay rendered while empty: text written into a region that was not rendered is
+    # not read out.
+    for live in ["notice", "live"]:
+        assert page.locator(f"#{live}").evaluate("e => e.textContent === '' && getComputedStyle(e).display") != "none"
+        assert page.locator(f"#{live}").evaluate("e => e.closest('[hidden]')") is None
 
     data = ObservationsFile.with_bad_rows(unique_name("keyboard"))
     page.locator("body").focus()
@@ -322,10 +342,26 @@ def test_the_page_reads_csv_as_rfc_4180_writes_it(app):
     out = io.StringIO(newline="")
     csv.writer(out, lineterminator="\r\n").writerows(records)
     app.open()
-    parsed = app.page.evaluate(
-        "async text => (await import('/csv.js')).parseCsv(text)", "\ufeff" + out.getvalue()
-    )
+    text = "\ufeff" + out.getvalue()
+    parsed = app.page.evaluate("async text => (await import('/csv.js')).parseCsv(text)", text)
     assert parsed == records
+    # Read from a stream, the text arrives in pieces that may end anywhere (inside quotes, between the two quotes
+    # of a doubled one, between CR and LF): cut at every place, the records are the same.
+    cut_everywhere = app.page.evaluate(
+        """async text => {
+          const { CsvReader } = await import('/csv.js');
+          const results = [];
+          for (let at = 0; at <= text.length; at++) {
+            const reader = new CsvReader();
+            results.push([...reader.push(text.slice(0, at)), ...reader.push(text.slice(at)), ...reader.end()]);
+          }
+          return results;
+        }""",
+        text,
+    )
+    assert len(cut_everywhere) == len(text) + 1
+    for at, result in enumerate(cut_everywhere):
+        assert result == records, f"cut at {at}"
     app.assert_clean_run()
 
 
@@ -372,4 +408,196 @@ def test_an_upload_storage_refuses_is_shown_with_its_code(app):
     expect(page.locator("#upload-progress-text")).to_have_text("The file was not sent.")
     expect(page.locator("#job-status")).to_have_text("Waiting for the file")
     app.shot("upload-refused")
+    app.assert_clean_run()
+
+
+def until(page, condition):
+    """Lets the page's events (routes, requests) be handled until `condition()` holds: each evaluation is a round
+    trip to the page, during which Playwright delivers what arrived."""
+    for _ in range(10_000):
+        if condition():
+            return
+        page.evaluate("0")
+    raise AssertionError("the condition never held")
+
+
+def problem_answer(status, title, origin):
+    """An API answer as a problem document, with the CORS header the page's origin needs to read it."""
+    return {
+        "status": status,
+        "headers": {"access-control-allow-origin": origin, "content-type": "application/problem+json"},
+        "body": json.dumps({"title": title, "detail": "Try again in a moment.", "status": status,
+                            "code": "unavailable"}),
+    }
+
+
+def announce_only(stack, token, stem):
+    """An import of S01 announced through the API and never uploaded: it waits for its file."""
+    status, announced = stack.api("POST", "/imports/observations", token, {
+        "study": "CARDIO-7", "site": "S01", "fileName": unique_name(stem), "sizeBytes": 10,
+        "sha256": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+    })
+    assert status == 201, announced
+    return announced["importId"]
+
+
+def test_a_failed_poll_the_service_may_recover_from_is_asked_again(app):
+    """One poll answered 503: the import stays shown as it last was, with the problem and when the page asks again;
+    the next answer clears them. (A 404 ends the follow: test_another_sites_coordinator_neither_lists_nor_opens.)"""
+    stack = app.stack
+    page = app.page
+    import_id = announce_only(stack, stack.mint("browser-test-s01", PAGE_SCOPES, "site:CARDIO-7/S01"), "retried")
+    polls = []
+    held = []
+
+    def answer(route):
+        polls.append(route.request.method)
+        if len(polls) == 2:
+            route.fulfill(**problem_answer(503, "Service Unavailable", stack.page_url))
+        elif len(polls) == 3:
+            held.append(route)  # the poll after the failure waits until the test has seen the page meanwhile
+        else:
+            route.fallback()
+
+    page.route(f"{stack.api_url}/imports/{import_id}", answer)
+    app.sign_in("coordinator-s01")
+    app.open_import(import_id)
+    expect(page.locator("#job-status")).to_have_text("Waiting for the file")
+    alert = app.problem()
+    expect(alert.get_by_role("heading")).to_have_text("Service Unavailable")
+    expect(page.locator("#notice")).to_have_text(
+        "The import could not be updated; it is shown as it last was. Asking again in 1.5 s."
+    )
+    expect(page.locator("#job")).to_be_visible()
+    expect(page.locator("#job-id")).to_have_text(import_id)
+    expect(page.locator("#job-status")).to_have_text("Waiting for the file")
+    expect(alert).not_to_be_focused()
+    app.shot("poll-failed")
+    until(page, lambda: held)
+    held[0].fallback()
+    expect(page.locator("#notice")).to_have_text("The import service answers again.")
+    expect(alert).to_be_hidden()
+    expect(page.locator("#job-status")).to_have_text("Waiting for the file")
+    page.unroute(f"{stack.api_url}/imports/{import_id}")
+    app.assert_clean_run()
+
+
+def test_opening_another_import_stops_the_rejected_rows_of_the_one_before(app):
+    """The rejected rows of an import still loading when another is opened are dropped (their request stopped):
+    they never land under the other import."""
+    stack = app.stack
+    page = app.page
+    token = stack.mint("browser-test-s01", PAGE_SCOPES, "site:CARDIO-7/S01")
+    first = stack.import_file(token, ObservationsFile.with_many_bad_rows(unique_name("first"), 3))
+    second_data = ObservationsFile.with_bad_rows(unique_name("second"))
+    second = stack.import_file(token, second_data)
+    # While `hold` is set, a report's request is held unanswered.
+    hold = []
+    held = []
+    page.route("**/*.rejected.csv*", lambda route: held.append(route) if hold else route.fallback())
+
+    app.sign_in("coordinator-s01")
+    app.open_import(second)
+    expect(page.locator("#rejected-status")).to_have_text(f"{len(second_data.rejections)} rejected rows.")
+    hold.append(True)
+    app.open_import(first)
+    expect(page.locator("#job-id")).to_have_text(first)
+    expect(page.locator("#rejected-status")).to_have_text("Loading the rejected rows…")
+    until(page, lambda: held)
+    hold.clear()
+    stopped = held[0].request.url
+    with page.expect_event("requestfailed", lambda r: r.url == stopped):
+        app.open_import(second)
+    expect(page.locator("#job-id")).to_have_text(second)
+    expect(page.locator("#rejected-status")).to_have_text(f"{len(second_data.rejections)} rejected rows.")
+    assert [tuple(r[:3]) for r in app.table_rows("Rejected rows")] == second_data.rejections
+    app.assert_clean_run()
+
+
+def test_the_upload_card_stays_with_the_import_being_sent(app):
+    """While a file is sent, the page stays on its import; once sent, another import opened shows no upload card."""
+    stack = app.stack
+    page = app.page
+    other = announce_only(stack, stack.mint("browser-test-s01", PAGE_SCOPES, "site:CARDIO-7/S01"), "other")
+    held = []
+    page.route(f"{stack.s3_url}/**", lambda route: held.append(route) if route.request.method == "PUT"
+               else route.fallback())
+    app.sign_in("coordinator-s01")
+    data = ObservationsFile.with_bad_rows(unique_name("sent"))
+    app.pick_file(data.name, data.content)
+    expect(app.fact("SHA-256")).to_have_text(data.sha256)
+    with page.expect_request(lambda r: r.method == "PUT"):
+        page.get_by_role("button", name="Upload").click()
+    sending = page.locator("#job-id").inner_text()
+    app.open_import(other)
+    expect(page.locator("#notice")).to_have_text(
+        "A file is being sent: other imports can be opened once it has been sent."
+    )
+    assert page.evaluate("location.hash") == f"#import={sending}"
+    expect(page.locator("#job-id")).to_have_text(sending)
+    expect(page.get_by_role("progressbar", name="File sent")).to_be_visible()
+    page.unroute(f"{stack.s3_url}/**")
+    held[0].fallback()
+    expect(page.get_by_text("The whole file was sent")).to_be_visible()
+
+    app.open_import(other)
+    expect(page.locator("#job-id")).to_have_text(other)
+    expect(page.locator("#job-status")).to_have_text("Waiting for the file")
+    expect(page.get_by_role("progressbar", name="File sent")).to_be_hidden()
+    expect(page.get_by_text("The whole file was sent")).to_be_hidden()
+    app.open_import(sending)
+    expect(page.locator("#job-status")).to_have_text(FINAL_TEXT)
+    expect(page.get_by_text("The whole file was sent")).to_be_visible()
+    app.assert_clean_run()
+
+
+def test_a_malformed_import_address_is_ignored(app):
+    stack = app.stack
+    page = app.page
+    import_id = announce_only(stack, stack.mint("browser-test-s01", PAGE_SCOPES, "site:CARDIO-7/S01"), "after")
+    app.sign_in("coordinator-s01")
+    page.evaluate("() => { location.hash = 'import=%E0'; }")
+    # Hash changes are handled in order: once the next one's import is shown, the malformed one was handled.
+    app.open_import(import_id)
+    expect(page.locator("#job-id")).to_have_text(import_id)
+    expect(app.problem()).to_be_hidden()
+    app.assert_clean_run()
+
+
+def test_a_file_over_the_pages_limit_is_refused_before_it_is_read(app, tmp_path):
+    """A sparse file one byte over 1 GiB: no disk or memory spent, and the page must refuse it from its size."""
+    page = app.page
+    big = tmp_path / "too-big.csv"
+    with open(big, "wb") as f:
+        f.truncate(1024**3 + 1)
+    app.sign_in("coordinator-s01")
+    page.get_by_label("CSV file").set_input_files(big)
+    expect(app.fact("Size")).to_contain_text("1,073,741,825 bytes")
+    alert = app.problem()
+    expect(alert.get_by_role("heading")).to_have_text("The file is too large for this page")
+    expect(alert).to_contain_text("up to 1,073,741,824 bytes (1.1 GB) (1 GiB)")
+    expect(alert).to_contain_text('"Imports through the API"')
+    expect(app.fact("SHA-256")).to_have_text("not computed: the file is too large for this page")
+    expect(page.get_by_role("button", name="Upload")).to_be_disabled()
+    app.assert_clean_run()
+
+
+def test_a_long_rejected_rows_report_is_read_only_as_far_as_it_is_shown(app):
+    """600 rejected rows: the first 500 of the report are shown, the counts per code are said to be of those."""
+    stack = app.stack
+    page = app.page
+    data = ObservationsFile.with_many_bad_rows(unique_name("long-report"), 600)
+    import_id = stack.import_file(stack.mint("browser-test-s01", PAGE_SCOPES, "site:CARDIO-7/S01"), data)
+    app.sign_in("coordinator-s01")
+    app.open_import(import_id)
+    expect(page.locator("#job-status")).to_have_text(FINAL_TEXT)
+    expect(page.locator("#rejected-status")).to_have_text(
+        "The first 500 lines of the report are shown. 600 rows were rejected in all. Download the report for all "
+        "of them."
+    )
+    shown = app.table_rows("Rejected rows")
+    assert [tuple(r[:3]) for r in shown] == data.rejections[:500]
+    by_code = {code: int(n) for code, n in app.table_rows("Rejected rows by code, of the rows shown")}
+    assert by_code == dict(Counter(code for _, _, code in data.rejections[:500]))
+    expect(page.get_by_role("link", name="Download the rejected rows (CSV)")).to_be_visible()
     app.assert_clean_run()
