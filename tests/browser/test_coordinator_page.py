@@ -461,6 +461,7 @@ def test_a_failed_poll_the_service_may_recover_from_is_asked_again(app):
 
     page.route(f"{stack.api_url}/imports/{import_id}", answer)
     app.sign_in("coordinator-s01")
+    app.record_live_region()
     app.open_import(import_id)
     expect(page.locator("#job-status")).to_have_text("Waiting for the file")
     alert = app.problem()
@@ -478,6 +479,10 @@ def test_a_failed_poll_the_service_may_recover_from_is_asked_again(app):
     expect(page.locator("#notice")).to_have_text("The import service answers again.")
     expect(alert).to_be_hidden()
     expect(page.locator("#job-status")).to_have_text("Waiting for the file")
+    # Two answers with the same status: it is read out once.
+    assert [s for s in app.said() if s.endswith("Waiting for the file.")] == [
+        f"{page.locator('#job-file').inner_text()}: Waiting for the file."
+    ]
     page.unroute(f"{stack.api_url}/imports/{import_id}")
     app.assert_clean_run()
 
