@@ -434,7 +434,9 @@ def page_config(out_file, api_url, upload_origin, idp_url):
     page = r.resources.get(PAGE_RESOURCE)
     if page is None:
         raise SystemExit(f"template.yaml: expected {PAGE_RESOURCE}, the resource that publishes the page's config.json")
-    properties = {k: v for k, v in page["Properties"].items() if k not in {"ServiceToken", "codeVersion", "bucketName"}}
+    # The publisher's properties that are not config.json's fields (shared/src/page/config.rs, OTHER_PROPERTIES).
+    other = {"ServiceToken", "ServiceTimeout", "codeVersion", "bucketName"}
+    properties = {k: v for k, v in page["Properties"].items() if k not in other}
     if not PAGE_ENDPOINTS <= properties.keys():
         raise SystemExit(f"template.yaml: {PAGE_RESOURCE} lacks {sorted(PAGE_ENDPOINTS - properties.keys())}")
     idp_url = idp_url.rstrip("/")

@@ -185,6 +185,8 @@ def test_the_published_configuration_is_the_pages_contract_from_the_stacks_value
     page = only(stack.of_type("Custom::CoordinatorPage"), "page")["Properties"]
     function = stack.of_type("AWS::Lambda::Function")["PublishPageFunction"]
     assert page.pop("ServiceToken") == stack.arn("PublishPageFunction")
+    # CloudFormation's wait for an answer: the function's first attempt and Lambda's two retries, not an hour.
+    assert page.pop("ServiceTimeout") == "600"
     # Changes with every new version of the function (its code embeds the page): CloudFormation then sends an Update.
     version = page.pop("codeVersion")
     versions = stack.of_type("AWS::Lambda::Version")

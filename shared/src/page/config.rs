@@ -51,9 +51,10 @@ pub enum PropertyError {
     Unknown(String),
 }
 
-/// Properties that are not part of the configuration: CloudFormation's own, the bucket, and the value that changes
-/// with the function's code (it only makes CloudFormation send an Update).
-const OTHER_PROPERTIES: [&str; 3] = ["ServiceToken", "bucketName", "codeVersion"];
+/// Properties that are not part of the configuration: CloudFormation's own (`ServiceToken`, and `ServiceTimeout`,
+/// which may or may not be passed on in the event), the bucket, and the value that changes with the function's code
+/// (it only makes CloudFormation send an Update).
+const OTHER_PROPERTIES: [&str; 4] = ["ServiceToken", "ServiceTimeout", "bucketName", "codeVersion"];
 const FIELDS: [&str; 10] = [
     "apiUrl",
     "authorizeUrl",
@@ -290,6 +291,15 @@ pub(crate) mod tests {
             Publication::from_properties(&json!("x")),
             Err(PropertyError::NotAnObject)
         );
+    }
+
+    #[test]
+    fn cloudformations_own_properties_are_accepted_and_left_out_of_the_configuration() {
+        let mut p = properties();
+        p["ServiceTimeout"] = json!("300");
+        let with_timeout = Publication::from_properties(&p).unwrap();
+        p.as_object_mut().unwrap().remove("ServiceTimeout");
+        assert_eq!(with_timeout, Publication::from_properties(&p).unwrap());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The objects a publication puts: each file of the page with the content type a browser needs to use it (with
 //! `X-Content-Type-Options: nosniff` from CloudFront, a module served as anything but JavaScript does not run) and
-//! the caching that lets a new publication reach people at once, plus `config.json`.
+//! the caching that lets a new publication reach people at once, whole, plus `config.json`.
 
 /// One file of the page as embedded at build time, by its path relative to `web/` (`/`-separated).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,12 +23,11 @@ pub const CONFIG_KEY: &str = "config.json";
 /// The document CloudFront serves for `/` (its default root object).
 pub const INDEX_KEY: &str = "index.html";
 
-/// Revalidated on every load: the entry point and the configuration decide which code and which endpoints run, and
-/// must never be older than the publication.
+/// Every object is revalidated on every load (a conditional GET answered 304 by its ETag while unchanged). The
+/// modules import each other by fixed names, without a content hash, so any life in a browser's cache would let a
+/// load after a publication run a new module beside an old one it imports; the files are small, and a 304 costs
+/// a round trip, not the file.
 const NO_CACHE: &str = "no-cache";
-/// Everything else (modules, styles, images): a short life, so that a publication reaches every browser within
-/// minutes even though the names carry no content hash.
-const SHORT: &str = "public, max-age=300";
 
 /// The content type of a page file, by its extension (case-insensitive). Unknown ones are served as opaque bytes,
 /// which a browser neither runs nor renders.
@@ -52,13 +51,9 @@ pub fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// The Cache-Control of an object, by its key.
-pub fn cache_control(key: &str) -> &'static str {
-    if key == INDEX_KEY || key == CONFIG_KEY || key.ends_with(".html") {
-        NO_CACHE
-    } else {
-        SHORT
-    }
+/// The Cache-Control of an object: the same for every key (see [`NO_CACHE`]).
+pub fn cache_control(_key: &str) -> &'static str {
+    NO_CACHE
 }
 
 /// Why the embedded page cannot be published.
@@ -128,12 +123,22 @@ mod tests {
     }
 
     #[test]
-    fn the_entry_point_and_the_configuration_are_revalidated_and_the_rest_cached_briefly() {
-        assert_eq!(cache_control("index.html"), "no-cache");
-        assert_eq!(cache_control("config.json"), "no-cache");
-        for key in ["app.js", "style.css", "logo.png", "data/datasets.json"] {
-            assert_eq!(cache_control(key), "public, max-age=300", "{key}");
+    fn every_object_is_revalidated_so_that_a_load_after_a_publication_runs_only_the_new_page() {
+        let objects = plan(
+            &[
+                file("index.html"),
+                file("app.js"),
+                file("lib/auth.js"),
+                file("style.css"),
+                file("logo.png"),
+            ],
+            b"{}".to_vec(),
+        )
+        .unwrap();
+        for object in &objects {
+            assert_eq!(object.cache_control, "no-cache", "{}", object.key);
         }
+        assert_eq!(cache_control("data/datasets.json"), "no-cache");
     }
 
     #[test]

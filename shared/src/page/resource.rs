@@ -23,26 +23,62 @@ use tokio::time::{timeout_at, Instant};
 
 /// Kept before the invocation's deadline for sending the answer.
 pub const ANSWER_RESERVE: Duration = Duration::from_secs(4);
+/// How much of [`ANSWER_RESERVE`] the answer's PUT may take: the rest is for returning before the deadline, so
+/// that a response URL that never answers ends in an error Lambda retries rather than a timed-out invocation.
+pub const ANSWER_SEND: Duration = Duration::from_secs(3);
 /// The time assumed when the invocation's deadline is absent, past or implausible (local emulators).
 pub const FALLBACK_BUDGET: Duration = Duration::from_secs(60);
 /// Lambda never allows more than 15 minutes.
 const LONGEST_PLAUSIBLE: Duration = Duration::from_secs(16 * 60);
-/// CloudFormation takes answers of up to 4096 bytes; the reason is the only part of ours that can grow.
-const REASON_CHARS: usize = 1000;
+/// CloudFormation takes answer documents of up to 4096 bytes; the reason is the only part of ours that can grow, so
+/// it is cut to what keeps the serialized document below that.
+const ANSWER_BYTES: usize = 4096;
 
-/// The part of the event this resource reads. Every field is optional so that an event with a `ResponseURL` but
-/// something else missing is still answered (FAILED) rather than refused before it could be.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
+/// The part of the event this resource reads. Each field is read on its own from the raw event ([`Request::read`]),
+/// so that one of the wrong type still leaves the others, above all the `ResponseURL`, to answer with.
+#[derive(Debug, Default)]
 struct Request {
     request_type: String,
-    #[serde(rename = "ResponseURL")]
     response_url: String,
     stack_id: String,
     request_id: String,
     logical_resource_id: String,
     physical_resource_id: Option<String>,
     resource_properties: Value,
+    /// The fields present with the wrong type, by name (never by value): such an event is answered FAILED.
+    malformed: Vec<&'static str>,
+}
+
+impl Request {
+    /// The fields of `event`; a missing one reads as empty (absent), one of the wrong type too, and is noted.
+    fn read(event: &Value) -> Self {
+        let mut malformed = Vec::new();
+        let mut text = |name: &'static str| match event.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(value)) => Some(value.clone()),
+            Some(_) => {
+                malformed.push(name);
+                None
+            }
+        };
+        let response_url = text("ResponseURL").unwrap_or_default();
+        let stack_id = text("StackId").unwrap_or_default();
+        let request_id = text("RequestId").unwrap_or_default();
+        let logical_resource_id = text("LogicalResourceId").unwrap_or_default();
+        let physical_resource_id = text("PhysicalResourceId");
+        let request_type = text("RequestType").unwrap_or_default();
+        Self {
+            request_type,
+            response_url,
+            stack_id,
+            request_id,
+            logical_resource_id,
+            physical_resource_id,
+            // Checked by what reads it: a Create or Update needs an object, a Delete makes do without.
+            resource_properties: event.get("ResourceProperties").cloned().unwrap_or_default(),
+            malformed,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +147,7 @@ pub async fn handle<S: PageStore, R: Responder>(
     responder: &R,
     answer_by: Instant,
 ) -> Result<Outcome, BoxError> {
-    let request: Request = serde_json::from_value(event).unwrap_or_default();
+    let request = Request::read(&event);
     if request.response_url.is_empty() {
         return Err("not a CloudFormation custom resource event: it has no ResponseURL to answer".into());
     }
@@ -127,13 +163,16 @@ pub async fn handle<S: PageStore, R: Responder>(
             removed: 0,
         },
     };
-    let answer = answer(&request, &outcome);
-    // A plain struct of strings: serialization cannot fail.
-    let body = serde_json::to_vec(&answer).unwrap_or_default();
-    responder
-        .put(&request.response_url, body)
-        .await
-        .map_err(|e| format!("the answer could not be sent to CloudFormation: {}", chain(e.as_ref())))?;
+    let body = answer(&request, &outcome);
+    // The PUT may take what is left of the reserve, then the invocation returns (an error: Lambda retries it).
+    let send_by = answer_by + ANSWER_SEND;
+    match timeout_at(send_by, responder.put(&request.response_url, body)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(format!("the answer could not be sent to CloudFormation: {}", chain(e.as_ref())).into())
+        }
+        Err(_) => return Err("the answer could not be sent to CloudFormation: no reply before the deadline".into()),
+    }
     tracing::info!(
         request_type = %outcome.request_type,
         status = ?outcome.status,
@@ -145,16 +184,50 @@ pub async fn handle<S: PageStore, R: Responder>(
     Ok(outcome)
 }
 
-/// The answer document for `outcome`.
-fn answer(request: &Request, outcome: &Outcome) -> Answer {
-    Answer {
+/// The answer document for `outcome`, serialized: below [`ANSWER_BYTES`], its reason cut to fit when it is long.
+fn answer(request: &Request, outcome: &Outcome) -> Vec<u8> {
+    let mut document = Answer {
         status: outcome.status,
-        reason: truncate(&outcome.reason, REASON_CHARS).into_owned(),
+        reason: String::new(),
         physical_resource_id: outcome.physical_resource_id.clone(),
         stack_id: request.stack_id.clone(),
         request_id: request.request_id.clone(),
         logical_resource_id: request.logical_resource_id.clone(),
+    };
+    // A plain struct of strings: serialization cannot fail.
+    let bare = serde_json::to_vec(&document).unwrap_or_default().len();
+    document.reason = cut_to_bytes(&outcome.reason, (ANSWER_BYTES - 1).saturating_sub(bare));
+    serde_json::to_vec(&document).unwrap_or_default()
+}
+
+/// The longest beginning of `text` whose JSON string body (escapes included) takes at most `budget` bytes, with an
+/// ellipsis marking a cut: characters are up to 4 bytes in UTF-8 and control characters 6 once escaped, so counting
+/// characters does not bound the size.
+fn cut_to_bytes(text: &str, budget: usize) -> String {
+    fn escaped(c: char) -> usize {
+        match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if c < ' ' => 6,
+            c => c.len_utf8(),
+        }
     }
+    if text.chars().map(escaped).sum::<usize>() <= budget {
+        return text.to_owned();
+    }
+    let Some(room) = budget.checked_sub('…'.len_utf8()) else {
+        return String::new();
+    };
+    let mut used = 0;
+    let mut cut = String::new();
+    for c in text.chars() {
+        used += escaped(c);
+        if used > room {
+            break;
+        }
+        cut.push(c);
+    }
+    cut.push('…');
+    cut
 }
 
 /// The physical id of the page in `bucket`.
@@ -180,6 +253,11 @@ async fn act<S: PageStore>(request: &Request, files: &[PageFile<'_>], store: &S)
         published: 0,
         removed: 0,
     };
+    if !request.malformed.is_empty() {
+        outcome.status = Status::Failed;
+        outcome.reason = format!("the event is malformed: {} must be text", request.malformed.join(", "));
+        return outcome;
+    }
     let result = match request.request_type.as_str() {
         "Create" | "Update" => publish(request, files, store, &mut outcome).await,
         "Delete" => remove(request, store, &mut outcome).await,
@@ -304,10 +382,15 @@ mod tests {
     struct Answers {
         sent: Mutex<Vec<(String, Value)>>,
         refuse: bool,
+        hang: bool,
     }
 
     impl Responder for Answers {
         async fn put(&self, url: &str, body: Vec<u8>) -> Result<(), BoxError> {
+            if self.hang {
+                // Longer than any invocation (the clock is paused: this takes no real time).
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
             if self.refuse {
                 return Err("connection refused".into());
             }
@@ -520,6 +603,77 @@ mod tests {
         assert!(error.to_string().contains("connection refused"), "{error}");
     }
 
+    #[tokio::test]
+    async fn a_malformed_event_is_answered_failed_at_its_response_url_naming_the_fields() {
+        let mut wrong_type = event("Update", properties());
+        wrong_type["RequestType"] = json!(5);
+        wrong_type["PhysicalResourceId"] = json!({"id": 1});
+        let mut properties_text = event("Create", properties());
+        properties_text["ResourceProperties"] = json!("bucketName=clinic-page-bucket");
+        for (event, reason, id) in [
+            (
+                wrong_type,
+                "the event is malformed: PhysicalResourceId, RequestType must be text",
+                "coordinator-page:not-created",
+            ),
+            (
+                properties_text,
+                "the resource's properties are not an object",
+                "coordinator-page:not-created",
+            ),
+        ] {
+            let (store, answers) = (Memory::default(), Answers::default());
+            let outcome = run(&store, &answers, event).await;
+            assert_eq!(outcome.status, Status::Failed);
+            assert_eq!(
+                only_answer(&answers),
+                json!({
+                    "Status": "FAILED",
+                    "Reason": reason,
+                    "PhysicalResourceId": id,
+                    "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/clinic/1",
+                    "RequestId": "9db53695-b0a0-47d6-908a-ea2d8a3ab5d7",
+                    "LogicalResourceId": "CoordinatorPage"
+                })
+            );
+            assert!(store.objects.lock().unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_missing_the_fields_it_echoes_is_still_answered() {
+        let (store, answers) = (Memory::default(), Answers::default());
+        let mut bare = event("Create", properties());
+        for field in ["StackId", "RequestId", "LogicalResourceId"] {
+            bare.as_object_mut().unwrap().remove(field);
+        }
+        bare["StackId"] = json!(["not", "text"]);
+        run(&store, &answers, bare).await;
+        let answer = only_answer(&answers);
+        assert_eq!(answer["Status"], "FAILED");
+        assert_eq!(answer["Reason"], "the event is malformed: StackId must be text");
+        assert_eq!(
+            (answer["StackId"].as_str(), answer["RequestId"].as_str()),
+            (Some(""), Some(""))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_url_that_never_answers_ends_the_invocation_in_an_error_before_its_deadline() {
+        let store = Memory::default();
+        let silent = Answers {
+            hang: true,
+            ..Answers::default()
+        };
+        let by = Instant::now() + Duration::from_secs(10);
+        let error = handle(event("Create", properties()), &FILES, &store, &silent, by)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("no reply before the deadline"), "{error}");
+        assert_eq!(Instant::now(), by + ANSWER_SEND);
+        assert!(ANSWER_SEND < ANSWER_RESERVE);
+    }
+
     #[test]
     fn the_answer_is_due_before_the_deadline_or_within_the_fallback_when_there_is_none() {
         let (now, instant) = (SystemTime::now(), Instant::now());
@@ -540,20 +694,37 @@ mod tests {
     }
 
     #[test]
-    fn a_long_reason_is_cut_so_that_the_answer_stays_within_cloudformations_limit() {
-        let request = Request {
-            stack_id: "s".into(),
-            ..Request::default()
-        };
-        let outcome = Outcome {
+    fn a_long_reason_is_cut_so_that_the_whole_answer_stays_below_cloudformations_limit_in_bytes() {
+        let request = Request::read(&event("Create", properties()));
+        // Three bytes a character in UTF-8, and escapes that take two or six bytes once serialized.
+        for reason in ["名".repeat(2000), "\"\u{1}é€𝄞".repeat(1000), "x".repeat(10_000)] {
+            let outcome = Outcome {
+                request_type: "Create".into(),
+                status: Status::Failed,
+                reason: reason.clone(),
+                physical_resource_id: "coordinator-page:not-created".into(),
+                published: 0,
+                removed: 0,
+            };
+            let document = answer(&request, &outcome);
+            assert!(document.len() < ANSWER_BYTES, "{}", document.len());
+            // Cut no shorter than it had to be: the last character and the ellipsis would not have fitted.
+            assert!(document.len() >= ANSWER_BYTES - 6 - 3, "{}", document.len());
+            let answer: Value = serde_json::from_slice(&document).unwrap();
+            let sent = answer["Reason"].as_str().unwrap();
+            let kept = sent.strip_suffix('…').expect("the cut is marked");
+            assert!(reason.starts_with(kept));
+            assert_eq!(answer["StackId"], request.stack_id.as_str());
+        }
+        let short = Outcome {
             request_type: "Create".into(),
             status: Status::Failed,
-            reason: "x".repeat(10_000),
+            reason: "property clientId is missing".into(),
             physical_resource_id: "p".into(),
             published: 0,
             removed: 0,
         };
-        let document = serde_json::to_vec(&answer(&request, &outcome)).unwrap();
-        assert!(document.len() < 4096, "{}", document.len());
+        let answer: Value = serde_json::from_slice(&answer(&request, &short)).unwrap();
+        assert_eq!(answer["Reason"], "property clientId is missing");
     }
 }
