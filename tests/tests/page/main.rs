@@ -9,6 +9,7 @@ use integration_tests::http_server::Server;
 use integration_tests::{event, local_aws, repo_path, unique};
 use serde_json::{json, Value};
 use shared::page::files::{cache_control, content_type};
+use shared::page::resource::{ANSWER_RESERVE, ANSWER_SEND};
 use shared::page::respond::HttpsResponder;
 use shared::page::s3::S3PageStore;
 use shared::page::{handle, Outcome, PageFile, Status};
@@ -312,5 +313,29 @@ async fn a_bad_property_is_answered_failed_with_its_reason_and_nothing_is_publis
         answer["Reason"],
         "property tokenUrl must be an https URL with a host (https://host/...)"
     );
+    assert!(page.keys().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_response_url_that_takes_the_answer_but_never_replies_ends_the_invocation_in_an_error_before_its_deadline() {
+    let page = Fixture::new().await;
+    // Accepts the connection and reads the request, then never answers.
+    let silent = Server::start(0, |_, _| std::future::pending()).await;
+    let mut create = page.event("Create");
+    create["ResponseURL"] = format!("{}/cloudformation-response?X-Amz-Signature=0", silent.url).into();
+    // A bad property: the work ends at once, and what follows is the answer alone.
+    create["ResourceProperties"]["clientId"] = "".into();
+    let by = Instant::now() + Duration::from_secs(1);
+    // The invocation's deadline: the handler must have returned by then.
+    let deadline = by + ANSWER_RESERVE;
+    let error = tokio::time::timeout_at(
+        deadline,
+        handle(create, &as_page(&page_files()), &page.store, &page.responder, by),
+    )
+    .await
+    .expect("the handler returned before the invocation's deadline")
+    .unwrap_err();
+    assert!(error.to_string().contains("no reply before the deadline"), "{error}");
+    assert!(ANSWER_SEND < ANSWER_RESERVE);
     assert!(page.keys().await.is_empty());
 }
