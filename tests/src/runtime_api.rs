@@ -243,9 +243,12 @@ impl Lambda {
         self.state.lock().unwrap().unfrozen = true;
     }
 
-    /// Delivers no more than `n` invocations in all; the asynchronous invocations queued after that stay queued.
+    /// Delivers no more than `n` invocations in all; the asynchronous invocations queued after that stay queued
+    /// until a later call raises the limit.
     pub fn deliver_at_most(&self, n: u64) {
-        self.state.lock().unwrap().max_deliveries = Some(n);
+        let mut state = self.state.lock().unwrap();
+        state.max_deliveries = Some(n);
+        state.dispatch();
     }
 
     /// Whether the process is stopped now (by the fixture's freeze, or by anything else), as the kernel says.
