@@ -1,5 +1,6 @@
 //! Configuration read once at start-up from the environment that `template.yaml` sets.
 
+use crate::questionnaire::VersionPolicy;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -87,6 +88,9 @@ pub struct ApiConfig {
     pub identity: IdentityConfig,
     /// The audit trail's bucket, where each read of a submission is recorded (`AUDIT_BUCKET`).
     pub audit_bucket: String,
+    /// Which questionnaire versions are accepted, and which one each study is on (`QUESTIONNAIRE_VERSIONS`, a JSON
+    /// object by kind; unset: every version accepted, the oldest by default).
+    pub versions: VersionPolicy,
 }
 
 /// OAuth2 resource-server scopes, as an identity provider such as Cognito issues them: what an *app* may do.
@@ -131,6 +135,8 @@ pub struct IdentityConfig {
     pub staff_group: String,
     /// The prefix of site-grant groups, `<prefix><study>/<site>` (`SITE_GROUP_PREFIX`, default `site:`).
     pub site_group_prefix: String,
+    /// The prefix of enrolment groups, `<prefix><study>` (`STUDY_GROUP_PREFIX`, default `study:`).
+    pub study_group_prefix: String,
 }
 
 impl IdentityConfig {
@@ -141,6 +147,7 @@ impl IdentityConfig {
             groups_claim: "cognito:groups".into(),
             staff_group: "staff".into(),
             site_group_prefix: "site:".into(),
+            study_group_prefix: "study:".into(),
         }
     }
 
@@ -150,8 +157,21 @@ impl IdentityConfig {
             groups_claim: env.parsed_or("GROUPS_CLAIM", defaults.groups_claim.clone(), visible_ascii)?,
             staff_group: env.parsed_or("STAFF_GROUP", defaults.staff_group.clone(), visible_ascii)?,
             site_group_prefix: env.parsed_or("SITE_GROUP_PREFIX", defaults.site_group_prefix.clone(), visible_ascii)?,
+            study_group_prefix: env.parsed_or(
+                "STUDY_GROUP_PREFIX",
+                defaults.study_group_prefix.clone(),
+                visible_ascii,
+            )?,
             ..defaults
         };
+        let (site, study) = (&config.site_group_prefix, &config.study_group_prefix);
+        if site.starts_with(study.as_str()) || study.starts_with(site.as_str()) {
+            return Err(ConfigError::Invalid {
+                name: "STUDY_GROUP_PREFIX",
+                value: config.study_group_prefix,
+                reason: "an enrolment group must not look like a site grant, nor a site grant like an enrolment".into(),
+            });
+        }
         if config.staff_group.starts_with(&config.site_group_prefix) {
             return Err(ConfigError::Invalid {
                 name: "STAFF_GROUP",
@@ -183,6 +203,14 @@ impl ApiConfig {
             scopes: Scopes::from_env(env)?,
             identity: IdentityConfig::from_env(env)?,
             audit_bucket: env.required("AUDIT_BUCKET")?,
+            versions: match env.optional("QUESTIONNAIRE_VERSIONS") {
+                Some(text) => VersionPolicy::parse(&text).map_err(|reason| ConfigError::Invalid {
+                    name: "QUESTIONNAIRE_VERSIONS",
+                    value: text,
+                    reason,
+                })?,
+                None => VersionPolicy::default(),
+            },
         })
     }
 }
@@ -404,6 +432,34 @@ mod tests {
             ("GROUPS_CLAIM", "tab\there"),
             ("READ_SCOPE", "a b"),
             ("STAFF_GROUP", "site:ALL/ALL"),
+        ] {
+            let err = ApiConfig::from_env(&env(&api_env(&[(name, bad)]))).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn questionnaire_versions_and_the_study_prefix_are_checked_at_start_up() {
+        let config = ApiConfig::from_env(&env(&api_env(&[
+            ("QUESTIONNAIRE_VERSIONS", r#"{"intake": {"current": 2}}"#),
+            ("STUDY_GROUP_PREFIX", "trial-"),
+        ])))
+        .unwrap();
+        assert_eq!(config.identity.study_group_prefix, "trial-");
+        let intake = crate::questionnaire::find("intake").unwrap();
+        assert_eq!(config.versions.current(intake, None), 2);
+        assert_eq!(
+            ApiConfig::from_env(&env(&API)).unwrap().versions,
+            VersionPolicy::default()
+        );
+        for (name, bad) in [
+            ("QUESTIONNAIRE_VERSIONS", r#"{"intake": {"retired": [1, 2]}}"#),
+            ("QUESTIONNAIRE_VERSIONS", "intake=2"),
+            ("STUDY_GROUP_PREFIX", "site:"),
+            ("STUDY_GROUP_PREFIX", "si"),
         ] {
             let err = ApiConfig::from_env(&env(&api_env(&[(name, bad)]))).unwrap_err();
             assert!(

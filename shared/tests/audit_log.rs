@@ -74,6 +74,7 @@ async fn each_request_leaves_one_audit_line_with_caller_route_record_and_outcome
             scopes: Scopes::default(),
             identity: IdentityConfig::for_api(fixture()["requestContext"]["apiId"].as_str().unwrap()),
             audit_bucket: "unused".into(),
+            versions: Default::default(),
         },
     );
     let (patient, staff) = ("questionnaires/submit questionnaires/read", "questionnaires/read");

@@ -253,7 +253,7 @@ def stored_text(kind, path, response):
 def text_schema(kind, path):
     """The schema of a text field in openapi.json."""
     schemas = DOCUMENT["components"]["schemas"]
-    schema = schemas["Intake" if kind == "intake" else "DailyPain"]
+    schema = schemas["IntakeV1" if kind == "intake" else "DailyPain"]
     for token in path:
         if isinstance(token, int):
             schema = schema["items"]

@@ -582,6 +582,7 @@ def test_the_import_api_function_is_given_exactly_its_variables():
         "GroupsClaim": "groups",
         "StaffGroup": "coordinators",
         "SiteGroupPrefix": "site-",
+        "StudyGroupPrefix": "enrolled-",
     }
     stack = Stack(**parameters)
     variables = stack.of_type("AWS::Lambda::Function")["ImportApiFunction"]["Properties"]["Environment"]["Variables"]
@@ -599,6 +600,7 @@ def test_the_import_api_function_is_given_exactly_its_variables():
         "GROUPS_CLAIM": "groups",
         "STAFF_GROUP": "coordinators",
         "SITE_GROUP_PREFIX": "site-",
+        "STUDY_GROUP_PREFIX": "enrolled-",
         "UPLOAD_SCOPE": "edc/upload",
         "IMPORT_READ_SCOPE": "edc/read",
         "UPLOAD_URL_SECONDS": "600",
@@ -607,7 +609,7 @@ def test_the_import_api_function_is_given_exactly_its_variables():
     }
     # Groups are read as the questionnaire function reads them.
     questionnaire = stack.of_type("AWS::Lambda::Function")["SubmitQuestionnaireFunction"]
-    shared = ("GROUPS_CLAIM", "STAFF_GROUP", "SITE_GROUP_PREFIX", "API_ID", "AUDIT_BUCKET")
+    shared = ("GROUPS_CLAIM", "STAFF_GROUP", "SITE_GROUP_PREFIX", "STUDY_GROUP_PREFIX", "API_ID", "AUDIT_BUCKET")
     assert {k: questionnaire["Properties"]["Environment"]["Variables"][k] for k in shared} == {
         k: variables[k] for k in shared
     }

@@ -73,6 +73,20 @@ async fn marked_submissions_valid_and_invalid_through_the_http_api() {
                 .to_string(),
             422,
         ),
+        (
+            "intake",
+            json!({"schemaVersion": 2, "fullName": name, "age": 42, "hasAllergy": false, "smokingStatus": "never"})
+                .to_string(),
+            201,
+        ),
+        (
+            "intake",
+            json!({"schemaVersion": 2, "fullName": name, "age": age, "hasAllergy": false, "smokingStatus": CANARY})
+                .to_string(),
+            422,
+        ),
+        ("intake", json!({"schemaVersion": CANARY, "patientName": name, "age": 42, "hasAllergy": false}).to_string(), 422),
+        ("intake", json!({"schemaVersion": 9, "patientName": name, "age": age, "hasAllergy": false}).to_string(), 422),
         ("intake", format!(r#"{{"patientName":"{name}","patientName":"{name}","age":1,"hasAllergy":true}}"#), 400),
         ("intake", format!(r#"{{"patientName":"{name}","age":"#), 400),
     ];

@@ -51,6 +51,31 @@ pub enum ApiError {
     InvalidIdempotencyKey,
     #[error("the submission has {} violation(s); see violations", .0.len() as u64 + .0.omitted())]
     Validation(Violations),
+    #[error(
+        "{kind} version {requested} is not accepted here (retired or unknown); send one of the live versions in \
+         schemaVersion: {}",
+        versions(live)
+    )]
+    UnsupportedSchemaVersion {
+        kind: &'static str,
+        requested: i64,
+        live: Vec<u32>,
+    },
+    #[error(
+        "the caller's studies use different versions of {kind}; say which one was filled in with schemaVersion \
+         (live: {})",
+        versions(live)
+    )]
+    SchemaVersionRequired { kind: &'static str, live: Vec<u32> },
+    #[error(
+        "this {kind} submission was answered on version {from}, and its answers have no reading in version {} \
+         ({reason}); read it without shape=latest", from + 1
+    )]
+    UpgradeImpossible {
+        kind: &'static str,
+        from: u32,
+        reason: &'static str,
+    },
     #[error("no {kind} submission with id {id:?}")]
     NotFound { kind: &'static str, id: String },
     #[error("this Idempotency-Key was already used with different answers; use a new key for a new submission")]
@@ -61,6 +86,10 @@ pub enum ApiError {
     AuditUnavailable(#[source] AuditError),
     #[error("internal error; the request id identifies it in the logs")]
     Internal(#[source] BoxError),
+}
+
+fn versions(live: &[u32]) -> String {
+    live.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// How many violations a log line names; the count says how many there were.
@@ -86,8 +115,10 @@ impl ApiError {
             | Self::InvalidIdempotencyKey
             | Self::InvalidQuery(_)
             | Self::InvalidCursor => StatusCode::BAD_REQUEST,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::IdempotencyConflict => StatusCode::CONFLICT,
+            Self::Validation(_) | Self::UnsupportedSchemaVersion { .. } | Self::SchemaVersionRequired { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::IdempotencyConflict | Self::UpgradeImpossible { .. } => StatusCode::CONFLICT,
             Self::StoreUnavailable(e) if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::AuditUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::StoreUnavailable(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,6 +146,9 @@ impl ApiError {
             Self::DuplicateMember { .. } => "duplicate_member",
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
             Self::Validation(_) => "validation_failed",
+            Self::UnsupportedSchemaVersion { .. } => "unsupported_schema_version",
+            Self::SchemaVersionRequired { .. } => "schema_version_required",
+            Self::UpgradeImpossible { .. } => "upgrade_impossible",
             Self::NotFound { .. } => "not_found",
             Self::IdempotencyConflict => "idempotency_key_reused",
             Self::StoreUnavailable(_) => "store_unavailable",
@@ -131,6 +165,10 @@ impl ApiError {
             Self::Validation(v) => (&v[..], v.omitted()),
             _ => (&[][..], 0),
         };
+        let live_versions = match &self {
+            Self::UnsupportedSchemaVersion { live, .. } | Self::SchemaVersionRequired { live, .. } => &live[..],
+            _ => &[],
+        };
         let mut response = json(
             status,
             &Problem {
@@ -140,6 +178,7 @@ impl ApiError {
                 detail: self.to_string(),
                 violations,
                 omitted_violations,
+                live_versions,
                 request_id,
             },
         );

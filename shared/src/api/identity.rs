@@ -10,7 +10,8 @@
 //! - **Scopes** say what the *app* may do. Cognito grants them per app client, not per user, so a patient who signs
 //!   in through the staff portal's app gets that app's scopes. API Gateway checks them per route; so does the function.
 //! - **Groups** say who the *person* is: the identity provider sets them per user (`cognito:groups` by default). The
-//!   staff role (`STAFF_GROUP`) and site grants (`SITE_GROUP_PREFIX` + `<study>/<site>`) come only from there.
+//!   staff role (`STAFF_GROUP`), site grants (`SITE_GROUP_PREFIX` + `<study>/<site>`) and a patient's enrolment
+//!   (`STUDY_GROUP_PREFIX` + `<study>`, which chooses the questionnaire versions of that study) come only from there.
 
 use crate::config::IdentityConfig;
 use lambda_http::request::RequestContext;
@@ -39,6 +40,9 @@ pub struct Roles {
     pub staff: bool,
     /// The study sites the person works for (`site:<study>/<site>` groups).
     pub sites: Vec<SiteGrant>,
+    /// The studies the person takes part in (`study:<study>` groups): they grant no reading, they only say which
+    /// study's questionnaire versions apply.
+    pub studies: Vec<String>,
 }
 
 /// A grant for one site of one study.
@@ -62,6 +66,15 @@ impl Caller {
     /// Whether the token's app was granted `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Every study the person belongs to, by enrolment or by a site grant, sorted and each once.
+    pub fn studies(&self) -> Vec<&str> {
+        let sites = self.roles.sites.iter().map(|g| g.study.as_str());
+        let mut studies: Vec<&str> = self.roles.studies.iter().map(String::as_str).chain(sites).collect();
+        studies.sort_unstable();
+        studies.dedup();
+        studies
     }
 
     /// Whether this caller is the one identified by `issuer` and `subject`: a subject alone is unique only within
@@ -115,6 +128,7 @@ fn from_claims(claims: &HashMap<String, String>, config: &IdentityConfig) -> Opt
     let roles = Roles {
         staff: groups.iter().any(|g| *g == config.staff_group),
         sites: site_grants(&groups, &config.site_group_prefix),
+        studies: enrolments(&groups, &config.study_group_prefix),
     };
     Some(Caller {
         issuer: claim("iss")?.to_owned(),
@@ -172,6 +186,19 @@ fn site_grants(groups: &[&str], prefix: &str) -> Vec<SiteGrant> {
     grants.sort();
     grants.dedup();
     grants
+}
+
+/// `<prefix><study>` groups as enrolments; a study id is one path segment of visible characters.
+fn enrolments(groups: &[&str], prefix: &str) -> Vec<String> {
+    let mut studies: Vec<String> = groups
+        .iter()
+        .filter_map(|group| group.strip_prefix(prefix))
+        .filter(|study| !study.is_empty() && !study.contains('/') && !study.chars().any(char::is_control))
+        .map(str::to_owned)
+        .collect();
+    studies.sort();
+    studies.dedup();
+    studies
 }
 
 #[cfg(test)]
@@ -264,6 +291,15 @@ mod tests {
             vec![grant("CARDIO-7", "S01"), grant("CARDIO-7", "S02")]
         );
         assert!(!caller.roles.staff);
+    }
+
+    #[test]
+    fn studies_come_from_enrolment_groups_and_site_grants() {
+        let caller = caller_of(json!({"iss": "i", "sub": "s", "cognito:groups":
+            "[study:ONCO-7 study:ONCO-7 study: study:A/B xstudy:Z site:CARDIO-2/S01 site:ONCO-7/S03]"}));
+        assert_eq!(caller.roles.studies, ["ONCO-7"]);
+        assert_eq!(caller.studies(), ["CARDIO-2", "ONCO-7"]);
+        assert!(caller_of(json!({"iss": "i", "sub": "s"})).studies().is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use response::{Receipt, StoredView};
 use crate::audit::{ReadAudit, ReadOutcome};
 use crate::config::ApiConfig;
 use crate::error::truncate;
-use crate::questionnaire::{self, AcceptError, Kind};
+use crate::questionnaire::{self, AcceptError, Kind, Refused, UpgradeError};
 use crate::store::{IdempotencyClaim, Inserted, KeyOwner, SubmissionStore};
 use crate::submission::SubmissionRecord;
 use crate::telemetry::metrics;
@@ -83,22 +83,38 @@ impl<S: SubmissionStore, A: ReadAudit> SubmissionApi<S, A> {
             Route::Fetch { kind, id } => {
                 require(&caller, &[&scopes.read])?;
                 let kind = audit.known_kind(kind)?;
-                self.fetch(kind, &caller, id, request_id, audit).await
+                self.fetch(kind, &caller, request, id, request_id, audit).await
             }
         }
     }
 
     async fn submit(
         &self,
-        kind: &dyn Kind,
+        kind: Kind,
         caller: &Caller,
         request: &Request,
         request_id: &str,
         audit: &mut Audit,
     ) -> Result<Response<Body>, ApiError> {
         let key = request::idempotency_key(request.headers())?;
-        let body = request::json_body(request, self.config.max_body_bytes)?;
-        let answers = kind.accept(&body).map_err(|e| match e {
+        let mut body = request::json_body(request, self.config.max_body_bytes)?;
+        let requested = request::take_schema_version(&mut body)?;
+        let form = self
+            .config
+            .versions
+            .choose(kind, &caller.studies(), requested)
+            .map_err(|refused| match refused {
+                Refused::Unsupported { requested, live } => ApiError::UnsupportedSchemaVersion {
+                    kind: kind.name(),
+                    requested,
+                    live,
+                },
+                Refused::Ambiguous { live } => ApiError::SchemaVersionRequired {
+                    kind: kind.name(),
+                    live,
+                },
+            })?;
+        let answers = form.accept(&body).map_err(|e| match e {
             AcceptError::Invalid(violations) => ApiError::Validation(violations),
             AcceptError::Encode(e) => ApiError::Internal(e.into()),
         })?;
@@ -108,7 +124,7 @@ impl<S: SubmissionStore, A: ReadAudit> SubmissionApi<S, A> {
             id: ulid::Ulid::new().to_string(),
             kind: kind.name().to_owned(),
             received_at: crate::time::rfc3339_millis(now),
-            schema_version: kind.schema_version(),
+            schema_version: form.version(),
             request_id: request_id.to_owned(),
             submitted_by: Some(caller.subject.clone()),
             submitter_issuer: Some(caller.issuer.clone()),
@@ -147,12 +163,14 @@ impl<S: SubmissionStore, A: ReadAudit> SubmissionApi<S, A> {
 
     async fn fetch(
         &self,
-        kind: &dyn Kind,
+        kind: Kind,
         caller: &Caller,
+        request: &Request,
         id: &str,
         request_id: &str,
         audit: &mut Audit,
     ) -> Result<Response<Body>, ApiError> {
+        let latest = request::wants_latest_shape(request)?;
         let not_found = || ApiError::NotFound {
             kind: kind.name(),
             id: truncate(id, 64).into_owned(),
@@ -180,16 +198,33 @@ impl<S: SubmissionStore, A: ReadAudit> SubmissionApi<S, A> {
             .await
             .map_err(ApiError::AuditUnavailable)?;
         let record = record.ok_or_else(not_found)?;
-        let answers = kind
-            .read(record.answers.clone())
-            .map_err(|e| ApiError::Internal(e.into()))?;
+        let stored = record.schema_version;
+        // Read with the type of the version the patient answered; the latest shape only when asked for.
+        let (schema_version, answers) = if latest && stored != kind.latest().version() {
+            let answers = kind.upgrade(stored, record.answers).map_err(|e| match e {
+                UpgradeError::Impossible { from, reason } => ApiError::UpgradeImpossible {
+                    kind: kind.name(),
+                    from,
+                    reason,
+                },
+                e @ UpgradeError::Unreadable { .. } => ApiError::Internal(e.into()),
+            })?;
+            (kind.latest().version(), answers)
+        } else {
+            let form = kind.version(stored).ok_or_else(|| {
+                ApiError::Internal(format!("a stored {} submission has unknown version {stored}", kind.name()).into())
+            })?;
+            let answers = form.read(record.answers).map_err(|e| ApiError::Internal(e.into()))?;
+            (stored, answers)
+        };
         Ok(response::json(
             StatusCode::OK,
             &StoredView {
                 id: record.id,
                 kind: record.kind,
                 received_at: record.received_at,
-                schema_version: record.schema_version,
+                schema_version,
+                upgraded_from: (schema_version != stored).then_some(stored),
                 submitted_by: record.submitted_by,
                 imported_by: record.imported_by.filter(|_| staff),
                 answers,
@@ -253,7 +288,7 @@ fn require(caller: &Caller, scopes: &[&String]) -> Result<(), ApiError> {
 
 impl Audit {
     /// The registered kind of this name, noted for the audit line.
-    fn known_kind(&mut self, name: &str) -> Result<&'static dyn Kind, ApiError> {
+    fn known_kind(&mut self, name: &str) -> Result<Kind, ApiError> {
         let kind = questionnaire::find(name).ok_or_else(|| ApiError::UnknownKind {
             kind: truncate(name, 64).into_owned(),
             known: questionnaire::names().collect::<Vec<_>>().join(", "),

@@ -5,9 +5,10 @@
 //!
 //! 3.1 rather than 3.0: it lets a bearer-token requirement name the scopes an operation needs.
 
+use super::request::SCHEMA_VERSION;
 use super::response::{Problem, Receipt, StoredView};
 use crate::config::Scopes;
-use crate::questionnaire::{self, Questionnaire, TypeVisitor};
+use crate::questionnaire::{self, Questionnaire, TypeVisitor, VersionPolicy};
 use schemars::generate::SchemaSettings;
 use schemars::{Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
@@ -28,16 +29,24 @@ const SUBMIT_ERRORS: &[(u16, &str)] = &[
     (415, "The content type is not JSON"),
     (
         422,
-        "The answers break rules; the violations are listed (at most 100, with a count of the rest)",
+        "The answers break the rules of their version (validation_failed: the violations are listed, at most 100, \
+         with a count of the rest); or schemaVersion names a retired or unknown version \
+         (unsupported_schema_version), or none is named and the caller's studies are on different versions \
+         (schema_version_required), both with liveVersions",
     ),
     (503, "The store is unavailable; retry with the same Idempotency-Key"),
 ];
 const FETCH_ERRORS: &[(u16, &str)] = &[
+    (400, "shape is neither stored nor latest"),
     (
         404,
         "No submission of this kind with this id that the caller may read (another patient's answers the same)",
     ),
     (405, "Method not allowed"),
+    (
+        409,
+        "shape=latest, and the answers have no reading in a later version of the form (upgrade_impossible)",
+    ),
     (
         503,
         "The store or the audit trail is unavailable (a read that cannot be recorded is not answered); retry",
@@ -53,18 +62,100 @@ const GATEWAY_ANSWERS: &[(u16, &str)] = &[
     (404, "No route matches the path"),
 ];
 
-/// Collects each registered kind's schemas: its answers (request body) and its stored view (GET's answer).
+/// Collects each registered version's schemas: its answers and its stored view (GET's answer).
 struct KindSchemas<'g> {
     generator: &'g mut SchemaGenerator,
-    kinds: Vec<(&'static str, Schema, Schema)>,
+    /// Kind, version, answers, stored view; in registry order.
+    versions: Vec<(&'static str, u32, Schema, Schema)>,
 }
 
 impl TypeVisitor for KindSchemas<'_> {
     fn visit<Q: Questionnaire>(&mut self) {
         let answers = self.generator.subschema_for::<Q>();
         let stored = self.generator.subschema_for::<StoredView<Q>>();
-        self.kinds.push((Q::KIND, answers, stored));
+        self.versions.push((Q::KIND, Q::SCHEMA_VERSION, answers, stored));
     }
+}
+
+/// The component a `$ref` schema names.
+fn component(schema: &Schema) -> Option<&str> {
+    schema.get("$ref")?.as_str()?.strip_prefix("#/components/schemas/")
+}
+
+/// Pins `schemaVersion` of a component to `version`. `required`: in a submission, whether the member must be sent
+/// (every version but the default deployment's current one, which a body without the member is read with).
+fn pin_version(definitions: &mut Map<String, Value>, name: &str, version: u32, required: bool) -> Option<()> {
+    let schema = definitions.get_mut(name)?.as_object_mut()?;
+    let mut member = schema
+        .get("properties")?
+        .get(SCHEMA_VERSION)
+        .cloned()
+        .unwrap_or_else(|| {
+            json!({
+                "description": "The version of the form the answers were given on. It may be left out when it is \
+                                the caller's study's current version (by default the oldest live one)"
+            })
+        });
+    member["type"] = json!("integer");
+    member["const"] = json!(version);
+    for generated in ["format", "minimum"] {
+        member.as_object_mut()?.remove(generated);
+    }
+    schema
+        .get_mut("properties")?
+        .as_object_mut()?
+        .insert(SCHEMA_VERSION.into(), member);
+    if required {
+        let list = schema.entry("required").or_insert_with(|| json!([]));
+        list.as_array_mut()?.insert(0, json!(SCHEMA_VERSION));
+    }
+    Some(())
+}
+
+/// One schema of several alternatives, or the one itself.
+fn one_of(schemas: Vec<Value>) -> Value {
+    match <[Value; 1]>::try_from(schemas) {
+        Ok([one]) => one,
+        Err(many) => json!({ "oneOf": many }),
+    }
+}
+
+/// Per kind: the request body (each version's answers with its `schemaVersion`) and GET's answer (each version's
+/// stored view), as components of their own, discriminated by `schemaVersion`.
+fn version_schemas(generator: &mut SchemaGenerator) -> Vec<(&'static str, Value, Value)> {
+    let mut kinds = KindSchemas {
+        generator,
+        versions: Vec::new(),
+    };
+    questionnaire::visit_types(&mut kinds);
+    let KindSchemas { generator, versions } = kinds;
+    let policy = VersionPolicy::default();
+    let mut out: Vec<(&'static str, Vec<Value>, Vec<Value>)> = Vec::new();
+    for (kind, version, answers, stored) in versions {
+        let default = questionnaire::find(kind).map(|k| policy.current(k, None));
+        let definitions = generator.definitions_mut();
+        let (Some(answers), Some(stored)) = (component(&answers), component(&stored)) else {
+            continue;
+        };
+        let submission = format!("{answers}Submission");
+        if let Some(schema) = definitions.get(answers).cloned() {
+            definitions.insert(submission.clone(), schema);
+        }
+        pin_version(definitions, &submission, version, default != Some(version));
+        pin_version(definitions, stored, version, false);
+        let body = json!({ "$ref": format!("#/components/schemas/{submission}") });
+        let view = json!({ "$ref": format!("#/components/schemas/{stored}") });
+        match out.last_mut() {
+            Some((last, bodies, views)) if *last == kind => {
+                bodies.push(body);
+                views.push(view);
+            }
+            _ => out.push((kind, vec![body], vec![view])),
+        }
+    }
+    out.into_iter()
+        .map(|(kind, bodies, views)| (kind, one_of(bodies), one_of(views)))
+        .collect()
 }
 
 pub fn document() -> Value {
@@ -101,14 +192,8 @@ pub fn document() -> Value {
         out
     };
     let scopes = Scopes::default();
-    let mut kinds = KindSchemas {
-        generator: &mut generator,
-        kinds: Vec::new(),
-    };
-    questionnaire::visit_types(&mut kinds);
-
     let mut paths = Map::new();
-    for (name, answers, stored) in kinds.kinds {
+    for (name, answers, stored) in version_schemas(&mut generator) {
         let mut submit_responses = responses(SUBMIT_ERRORS);
         submit_responses.insert(
             "201".into(),
@@ -163,7 +248,8 @@ pub fn document() -> Value {
                     "operationId": format!("get-{name}"),
                     "summary": format!("Read a stored {name} submission"),
                     "description": "Patients read what they submitted themselves; staff read every submission, \
-                                    imported ones included.",
+                                    imported ones included. The answers have the type of the version they were \
+                                    given on (schemaVersion), unless shape=latest asks for the latest version's.",
                     "security": [{ BEARER: [scopes.read] }],
                     "parameters": [{
                         "name": "id",
@@ -171,6 +257,15 @@ pub fn document() -> Value {
                         "required": true,
                         "description": "The submission id (a ULID)",
                         "schema": { "type": "string" }
+                    }, {
+                        "name": "shape",
+                        "in": "query",
+                        "required": false,
+                        "description": "stored (the default): the answers as given, on the version of the form the \
+                                        patient saw. latest: in the shape of the kind's latest version, through each \
+                                        version's upgrade (upgradedFrom then names the version answered; 409 when \
+                                        the answers have no reading in a later version)",
+                        "schema": { "type": "string", "enum": ["stored", "latest"], "default": "stored" }
                     }],
                     "responses": fetch_responses
                 }
@@ -296,14 +391,50 @@ mod tests {
                 "too_many_items",
                 "control_character",
                 "forbidden_character",
-                "invalid_format"
+                "invalid_format",
+                "unknown_option"
             ],
             "the API promises only the codes it can return"
         );
-        let intake = &doc["components"]["schemas"]["Intake"];
+        let schemas = &doc["components"]["schemas"];
+        let intake = &schemas["IntakeV1"];
         assert_eq!(intake["additionalProperties"], false);
         assert_eq!(intake["properties"]["age"]["minimum"], 1);
         assert_eq!(intake["properties"]["age"]["maximum"], 150);
+    }
+
+    #[test]
+    fn each_version_is_a_schema_of_its_own_discriminated_by_schema_version() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let intake = &doc["paths"]["/questionnaires/intake"]["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(
+            intake["schema"],
+            json!({"oneOf": [
+                {"$ref": "#/components/schemas/IntakeV1Submission"},
+                {"$ref": "#/components/schemas/IntakeV2Submission"}
+            ]})
+        );
+        let (v1, v2) = (&schemas["IntakeV1Submission"], &schemas["IntakeV2Submission"]);
+        assert_eq!(v1["properties"]["schemaVersion"]["const"], 1);
+        assert_eq!(v2["properties"]["schemaVersion"]["const"], 2);
+        // A body without the member is read with the default current version, the oldest: only it may leave it out.
+        assert!(!v1["required"].as_array().unwrap().contains(&json!("schemaVersion")));
+        assert_eq!(v2["required"][0], "schemaVersion");
+        assert_eq!(
+            v2["properties"]["smokingStatus"]["$ref"],
+            "#/components/schemas/SmokingStatus"
+        );
+        // The answers' own schemas carry no version: a stored view pins it.
+        assert!(schemas["IntakeV2"]["properties"]["schemaVersion"].is_null());
+        assert_eq!(schemas["StoredIntakeV1"]["properties"]["schemaVersion"]["const"], 1);
+        let get = &doc["paths"]["/questionnaires/intake/{id}"]["get"];
+        let ok = &get["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(ok["oneOf"][1]["$ref"], "#/components/schemas/StoredIntakeV2");
+        assert_eq!(get["parameters"][1]["schema"]["enum"], json!(["stored", "latest"]));
+        // A kind of one version has no alternatives.
+        let pain = &doc["paths"]["/questionnaires/daily-pain"]["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(pain["schema"]["$ref"], "#/components/schemas/DailyPainSubmission");
     }
 
     #[test]

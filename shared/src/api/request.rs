@@ -3,6 +3,8 @@
 use super::ApiError;
 use crate::error::truncate;
 use crate::json::{self, JsonError};
+use crate::questionnaire::decode::{Decode, Decoder};
+use crate::questionnaire::Json;
 use lambda_http::http::{header, HeaderMap, Method};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -152,4 +154,31 @@ pub fn gateway_request_id(request: &Request) -> Option<&str> {
         _ => None,
     }
     .filter(|id| !id.is_empty())
+}
+
+/// Takes the `schemaVersion` member out of a submission's body: the version the client filled in, if it says. Only
+/// a whole number is a version (as JSON Schema counts: `2.0` is `2`); anything else is a violation of its own.
+pub fn take_schema_version(body: &mut Value) -> Result<Option<i64>, ApiError> {
+    let Some(sent) = body.as_object_mut().and_then(|members| members.remove(SCHEMA_VERSION)) else {
+        return Ok(None);
+    };
+    let mut decoder = Decoder::<Json>::new();
+    let pointer = format!("/{SCHEMA_VERSION}");
+    let number = <i64 as Decode>::decode(&sent, &pointer, &mut decoder);
+    decoder.finish(number).map(Some).map_err(ApiError::Validation)
+}
+
+/// The body member that names the questionnaire version.
+pub const SCHEMA_VERSION: &str = "schemaVersion";
+
+/// Whether `GET` asks for the answers in the kind's latest shape (`?shape=latest`) rather than as answered
+/// (`?shape=stored`, the default). A misspelt value is refused rather than silently read as the default.
+pub fn wants_latest_shape(request: &Request) -> Result<bool, ApiError> {
+    let params = request.query_string_parameters();
+    match params.all("shape").as_deref() {
+        None | Some([]) | Some(["stored"]) => Ok(false),
+        Some(["latest"]) => Ok(true),
+        Some([_]) => Err(ApiError::InvalidQuery("shape must be stored or latest".into())),
+        Some(_) => Err(ApiError::InvalidQuery("shape is given more than once".into())),
+    }
 }

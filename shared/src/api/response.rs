@@ -25,6 +25,10 @@ pub struct Problem<'a> {
     /// How many more rules were broken than `violations` lists.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub omitted_violations: u64,
+    /// The versions of the questionnaire that are accepted (only with `unsupported_schema_version` and
+    /// `schema_version_required`), oldest first.
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    pub live_versions: &'a [u32],
     /// Identifies the request in the logs: Lambda's request id of the invocation that answered
     /// (`function_request_id` in the function's log, `integrationRequestId` in the API's access log).
     pub request_id: &'a str,
@@ -62,7 +66,13 @@ pub struct StoredView<A> {
     pub kind: String,
     /// RFC 3339, UTC, milliseconds.
     pub received_at: String,
+    /// The version the patient answered; `answers` has this version's shape unless `upgradedFrom` is present.
     pub schema_version: u32,
+    /// With `?shape=latest`, for answers given on an older version: that version (and `schemaVersion` is the
+    /// latest, whose shape the answers were upgraded to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    pub upgraded_from: Option<u32>,
     /// The `sub` claim of the JWT it was submitted with (absent for imported submissions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]

@@ -1,7 +1,7 @@
 //! Property tests of the questionnaire rules: they hold for any input, and no input makes decoding panic.
 
 use super::values::{forbidden_class, is_forbidden, text_pattern, Bounded, Text};
-use super::{decode, Cells, DailyPain, Intake, Json, Violation, ViolationCode};
+use super::{decode, find, Cells, DailyPain, IntakeV1, IntakeV2, Json, Violation, ViolationCode};
 use proptest::prelude::*;
 use regex::Regex;
 use serde_json::Value;
@@ -247,18 +247,47 @@ proptest! {
 
     #[test]
     fn any_json_decodes_or_is_rejected_with_addressed_violations_whose_messages_hold_only_bounds(value in json()) {
-        if let Err(v) = decode::<Intake, Json>(&value) {
+        if let Err(v) = decode::<IntakeV1, Json>(&value) {
             prop_assert!(!v.is_empty() && well_formed(&v) && numbers_are_bounds(&v), "{:?}", v);
         }
         if let Err(v) = decode::<DailyPain, Json>(&value) {
             prop_assert!(!v.is_empty() && well_formed(&v) && numbers_are_bounds(&v), "{:?}", v);
         }
-        if let Err(v) = decode::<Intake, Cells>(&value) {
+        if let Err(v) = decode::<IntakeV1, Cells>(&value) {
             prop_assert!(!v.is_empty() && well_formed(&v) && numbers_are_bounds(&v), "{:?}", v);
         }
         if let Err(v) = decode::<DailyPain, Cells>(&value) {
             prop_assert!(!v.is_empty() && well_formed(&v) && numbers_are_bounds(&v), "{:?}", v);
         }
+        if let Err(v) = decode::<IntakeV2, Json>(&value) {
+            prop_assert!(!v.is_empty() && well_formed(&v) && numbers_are_bounds(&v), "{:?}", v);
+        }
+        if let Err(v) = decode::<IntakeV2, Cells>(&value) {
+            prop_assert!(!v.is_empty() && well_formed(&v) && numbers_are_bounds(&v), "{:?}", v);
+        }
+    }
+
+    /// The step from version 1 to 2 never loses an answer: every answer version 1 accepts has a reading that
+    /// version 2 accepts as a submission, with every answer kept and the new item `unknown`.
+    #[test]
+    fn every_valid_intake_v1_upgrades_to_a_valid_intake_v2(
+        raw_name in prop_oneof![text(), "\\PC{1,200}"],
+        age in 1i64..=150,
+        allergy in any::<bool>(),
+    ) {
+        let body = serde_json::json!({"patientName": raw_name, "age": age, "hasAllergy": allergy});
+        let v1 = decode::<IntakeV1, Json>(&body);
+        prop_assume!(v1.is_ok());
+        let v1 = v1.unwrap();
+        let stored = serde_json::to_value(&v1).unwrap();
+        let upgraded = find("intake").unwrap().upgrade(1, stored).unwrap();
+        let v2 = decode::<IntakeV2, Json>(&upgraded).unwrap();
+        prop_assert_eq!(v2.full_name.as_str(), v1.patient_name.as_str());
+        prop_assert_eq!(v2.age, v1.age);
+        prop_assert_eq!(v2.has_allergy, v1.has_allergy);
+        prop_assert_eq!(v2.smoking_status, super::intake::SmokingStatus::Unknown);
+        // The typed step and the registry's agree.
+        prop_assert_eq!(serde_json::to_value(&v2).unwrap(), upgraded);
     }
 
     #[test]
@@ -268,10 +297,10 @@ proptest! {
         allergy in any::<bool>(),
     ) {
         let body = serde_json::json!({"patientName": name, "age": age, "hasAllergy": allergy});
-        let intake = decode::<Intake, Json>(&body).unwrap();
+        let intake = decode::<IntakeV1, Json>(&body).unwrap();
         prop_assert_eq!(intake.patient_name.as_str(), name.trim());
         let stored = serde_json::to_value(&intake).unwrap();
-        prop_assert_eq!(serde_json::from_value::<Intake>(stored).unwrap(), intake);
+        prop_assert_eq!(serde_json::from_value::<IntakeV1>(stored).unwrap(), intake);
     }
 
     #[test]
@@ -479,7 +508,7 @@ fn nfc_neither_adds_nor_removes_a_control_forbidden_or_white_space_character() {
 async fn a_replay_in_nfd_of_answers_sent_in_nfc_replays() {
     use crate::store::memory::MemorySubmissionStore;
     use crate::store::submissions::{IdempotencyClaim, Inserted, KeyOwner, SubmissionStore};
-    let kind = super::find("daily-pain").unwrap();
+    let kind = super::find("daily-pain").unwrap().latest();
     let answers = |drug: &str| {
         kind.accept(&serde_json::json!({"painLevel": 3, "medicationLogs": [{"drugName": drug, "dosage": "1 g"}]}))
             .unwrap()
@@ -490,12 +519,12 @@ async fn a_replay_in_nfd_of_answers_sent_in_nfc_replays() {
         issuer: "idp",
         subject: "patient-a",
     };
-    let claim = |answers: &Value| IdempotencyClaim::new(kind.name(), owner, "key-1", answers, 0, 3600);
+    let claim = |answers: &Value| IdempotencyClaim::new(kind.kind(), owner, "key-1", answers, 0, 3600);
     let record = |id: &str, answers: Value| crate::submission::SubmissionRecord {
         id: id.into(),
-        kind: kind.name().into(),
+        kind: kind.kind().into(),
         received_at: "2026-11-27T12:00:00.000Z".into(),
-        schema_version: kind.schema_version(),
+        schema_version: kind.version(),
         request_id: "r".into(),
         submitted_by: Some("patient-a".into()),
         submitter_issuer: Some("idp".into()),
@@ -521,7 +550,7 @@ async fn a_replay_in_nfd_of_answers_sent_in_nfc_replays() {
 #[test]
 fn messages_name_the_rule_and_its_bounds_never_the_value_its_length_or_count() {
     let messages = |body: Value| -> Vec<String> {
-        let json = decode::<Intake, Json>(&body)
+        let json = decode::<IntakeV1, Json>(&body)
             .err()
             .into_iter()
             .flat_map(|v| v.into_listed());

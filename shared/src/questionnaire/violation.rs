@@ -75,6 +75,8 @@ pub enum ViolationCode {
     /// A text that does not have its required form, e.g. a name outside its character set or a checksum that is not
     /// the base64 of a SHA-256.
     InvalidFormat,
+    /// A choice that is not one of the question's options (options are spelled exactly, in lower case).
+    UnknownOption,
 }
 
 impl ViolationCode {

@@ -202,6 +202,48 @@ async fn unknown_datasets_and_missing_objects_are_reported_not_fatal() {
 }
 
 #[tokio::test]
+async fn a_backfill_names_the_form_version_in_its_key_and_each_row_is_stored_as_that_version() {
+    let h = harness(|_| {}).await;
+    let v1_key = format!("imports/questionnaires/intake/v1/{}.csv", unique("paper"));
+    let v2_key = format!("imports/questionnaires/intake/v2/{}.csv", unique("paper"));
+    upload(
+        &h.s3,
+        &v1_key,
+        "patientName,age,hasAllergy\nJane Example,42,true\nJohn Example,0,false\n",
+    )
+    .await;
+    upload(
+        &h.s3,
+        &v2_key,
+        "fullName,age,hasAllergy,smokingStatus\nJane Example,42,true,former\nJohn Example,40,false,sometimes\n",
+    )
+    .await;
+    // A version-1 file where version 2 is named: refused by its header, nothing written.
+    let mismatched = format!("imports/questionnaires/intake/v2/{}.csv", unique("paper"));
+    upload(&h.s3, &mismatched, "patientName,age,hasAllergy\nJane Example,42,true\n").await;
+
+    for (key, version, rejected_code) in [
+        (&v1_key, "1", "3,age,out_of_range"),
+        (&v2_key, "2", "3,smokingStatus,unknown_option"),
+    ] {
+        let summary = only_file(&h.invoke(s3_event(key).await, Duration::from_secs(60)).await);
+        assert_eq!(rows(&summary), (2, 1, 1, 0), "{summary}");
+        let report = h.check_reports(&summary).await;
+        assert!(report.contains(rejected_code), "{report}");
+        let items = submissions_from_file(&h.dynamodb, key).await;
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0]["schemaVersion"].as_n().unwrap(), version, "{key}");
+    }
+    let v1 = submissions_from_file(&h.dynamodb, &v1_key).await;
+    assert!(v1[0]["answers"].as_m().unwrap().contains_key("patientName"));
+
+    let summary = only_file(&h.invoke(s3_event(&mismatched).await, Duration::from_secs(60)).await);
+    assert_eq!(summary["status"], "rejected", "{summary}");
+    assert_eq!(summary["error"]["code"], "invalid_header", "{summary}");
+    assert!(submissions_from_file(&h.dynamodb, &mismatched).await.is_empty());
+}
+
+#[tokio::test]
 async fn backfilled_questionnaires_are_typed_submissions_readable_through_the_api() {
     let h = harness(|_| {}).await;
     let key = format!("imports/questionnaires/daily-pain/{}.csv", unique("paper"));
@@ -237,7 +279,10 @@ async fn backfilled_questionnaires_are_typed_submissions_readable_through_the_ap
     let mut levels = Vec::new();
     for id in &ids {
         let stored = shared::store::SubmissionStore::get(&store, id).await.unwrap().unwrap();
-        let answers = kind.read(stored.answers).expect("stored answers pass the type again");
+        let version = kind.version(stored.schema_version).expect("a version of the kind");
+        let answers = version
+            .read(stored.answers)
+            .expect("stored answers pass the type again");
         levels.push(answers["painLevel"].as_u64().unwrap());
     }
     levels.sort_unstable();

@@ -1,32 +1,57 @@
-//! `imports/questionnaires/<kind>/…csv`: paper questionnaires typed in later. Each row becomes the same typed
-//! questionnaire as a submission to the HTTP API, checked by the same rules; nested lists travel as JSON cells.
+//! `imports/questionnaires/<kind>/v<N>/…csv`: paper questionnaires typed in later, on version `N` of the form. Each
+//! row becomes the same typed questionnaire as a submission to the HTTP API, checked by that version's rules, and is
+//! stored as that version; nested lists travel as JSON cells. A key without a version folder
+//! (`imports/questionnaires/<kind>/…csv`, the layout from before kinds had versions) is version 1.
+//!
+//! A backfill takes retired versions too: it records answers given on the form in use back then, which retiring the
+//! form does not change.
 
 use super::{Dataset, Header, Row, RowContext, WriteItem};
 use crate::config::ImportConfig;
 use crate::import::rejection::{rejections, whole_row, Rejection, RowCode};
-use crate::questionnaire::{self, AcceptError, CellCode, Kind, Violation, ViolationCode};
+use crate::questionnaire::{self, AcceptError, CellCode, Form, Violation, ViolationCode};
 use crate::submission::SubmissionRecord;
 use serde_json::{Map, Value};
 
 pub struct QuestionnaireRows {
-    kind: &'static dyn Kind,
+    kind: &'static dyn Form,
     table: String,
 }
 
 impl QuestionnaireRows {
     pub fn for_key(rest: &str, config: &ImportConfig) -> Result<Box<dyn Dataset>, String> {
-        let kind_name = rest.split('/').next().unwrap_or("");
-        let kind = questionnaire::find(kind_name).ok_or_else(|| {
+        let mut segments = rest.split('/');
+        let kind_name = segments.next().unwrap_or("");
+        let family = questionnaire::find(kind_name).ok_or_else(|| {
             let known: Vec<&str> = questionnaire::names().collect();
             format!(
                 "unknown questionnaire kind {kind_name:?} in the key; known kinds: {}",
                 known.join(", ")
             )
         })?;
+        // A version folder is `v` and digits, with the file below it; the file's own name is never read as one.
+        let folder = segments.next().filter(|_| segments.next().is_some());
+        let number = match folder.and_then(|f| f.strip_prefix('v')) {
+            Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => digits.parse().ok(),
+            _ => Some(1),
+        };
+        let versions: Vec<String> = family.versions().map(|f| format!("v{}", f.version())).collect();
+        let kind = number.and_then(|n| family.version(n)).ok_or_else(|| {
+            format!(
+                "the key's version folder is not a version of {}; its versions: {}",
+                family.name(),
+                versions.join(", ")
+            )
+        })?;
         Ok(Box::new(Self {
             kind,
             table: config.submissions_table.clone(),
         }))
+    }
+
+    /// The kind and version, for messages: `intake version 2`.
+    fn form(&self) -> String {
+        format!("{} version {}", self.kind.kind(), self.kind.version())
     }
 
     fn violations_for(&self, object: Map<String, Value>) -> Vec<Violation<CellCode>> {
@@ -38,8 +63,9 @@ impl QuestionnaireRows {
 }
 
 impl Dataset for QuestionnaireRows {
+    /// The kind only, as before kinds had versions: the version is in the key, and stored with every row.
     fn name(&self) -> String {
-        format!("questionnaires/{}", self.kind.name())
+        format!("questionnaires/{}", self.kind.kind())
     }
 
     fn table(&self) -> &str {
@@ -69,7 +95,7 @@ impl Dataset for QuestionnaireRows {
             .filter(|c| !header.names().contains(c))
             .collect();
         if unknown.len() == header.len() {
-            let required = format!("{} for questionnaire kind {}", missing.join(", "), self.kind.name());
+            let required = format!("{} for questionnaire {}", missing.join(", "), self.form());
             return Err(super::looks_like_data(&required));
         }
         let positions = header.positions_where(|name| unknown.iter().any(|u| u == name));
@@ -77,7 +103,7 @@ impl Dataset for QuestionnaireRows {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!("{problems} for questionnaire kind {}", self.kind.name()))
+            Err(format!("{problems} for questionnaire {}", self.form()))
         }
     }
 
@@ -95,9 +121,9 @@ impl Dataset for QuestionnaireRows {
         let id = at.id_secret.questionnaire_id(at.line, object_ms);
         let record = SubmissionRecord {
             id: id.clone(),
-            kind: self.kind.name().to_owned(),
+            kind: self.kind.kind().to_owned(),
             received_at: at.imported_at.to_owned(),
-            schema_version: self.kind.schema_version(),
+            schema_version: self.kind.version(),
             request_id: at.request_id.to_owned(),
             submitted_by: None,
             submitter_issuer: None,
@@ -137,7 +163,12 @@ mod tests {
     }
 
     fn decode(kind: &str, names: &[&str], cells: &[&str], line: u64) -> Result<WriteItem, Vec<Rejection>> {
-        let dataset = QuestionnaireRows::for_key(&format!("{kind}/x.csv"), &config()).unwrap();
+        decode_at(&format!("{kind}/x.csv"), names, cells, line)
+    }
+
+    /// Decodes one row of a file at `rest` (the key after `imports/questionnaires/`).
+    fn decode_at(rest: &str, names: &[&str], cells: &[&str], line: u64) -> Result<WriteItem, Vec<Rejection>> {
+        let dataset = QuestionnaireRows::for_key(rest, &config()).unwrap();
         let header = header(names);
         let provenance = provenance(line);
         let secret = crate::import::ids::IdSecret::from_bytes(&[7; 32]).unwrap();
@@ -213,5 +244,49 @@ mod tests {
                 ("/hasAllergy".to_owned(), ViolationCode::WrongType.into())
             ]
         );
+    }
+
+    #[test]
+    fn the_version_folder_chooses_the_rules_and_is_stored_with_the_row() {
+        let v1 = ["patientName", "age", "hasAllergy"];
+        let v2 = ["fullName", "age", "hasAllergy", "smokingStatus"];
+        let version = |item: WriteItem| {
+            serde_dynamo::from_item::<_, SubmissionRecord>(item.item)
+                .unwrap()
+                .schema_version
+        };
+        for rest in ["intake/x.csv", "intake/v1/x.csv", "intake/v2.csv", "intake/v1/v2.csv"] {
+            assert_eq!(
+                version(decode_at(rest, &v1, &["A", "30", "true"], 2).unwrap()),
+                1,
+                "{rest}"
+            );
+        }
+        let item = decode_at("intake/v2/batch.csv", &v2, &["A", "30", "true", "never"], 2).unwrap();
+        let record: SubmissionRecord = serde_dynamo::from_item(item.item).unwrap();
+        assert_eq!(record.schema_version, 2);
+        assert_eq!(record.answers["smokingStatus"], "never");
+        // A version-1 file under v2/ is refused by its header, before any row.
+        let dataset = QuestionnaireRows::for_key("intake/v2/batch.csv", &config()).unwrap();
+        let err = dataset.check_header(&header(&v1)).unwrap_err();
+        assert!(
+            err.contains("fullName") && err.ends_with("for questionnaire intake version 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_version_folder_that_is_not_a_version_of_the_kind_names_the_versions() {
+        for rest in [
+            "intake/v3/x.csv",
+            "intake/v0/x.csv",
+            "intake/v99999999999/x.csv",
+            "daily-pain/v2/x.csv",
+        ] {
+            let err = QuestionnaireRows::for_key(rest, &config()).err().unwrap();
+            assert!(err.contains("versions: v1"), "{rest}: {err}");
+        }
+        // Another folder is not a version folder: it is the layout from before versions, version 1.
+        assert!(QuestionnaireRows::for_key("intake/2026-11/x.csv", &config()).is_ok());
     }
 }

@@ -1,8 +1,9 @@
-//! `intake`: the enrolment form.
+//! `intake` version 1: the enrolment form as first approved.
 
-use super::decode::{Decoder, Fields, Source};
-use super::values::{Bounded, Text};
-use super::Questionnaire;
+use super::v2::{IntakeV2, SmokingStatus};
+use crate::questionnaire::decode::{Decoder, Fields, Source};
+use crate::questionnaire::values::{Bounded, Text};
+use crate::questionnaire::{Next, Questionnaire};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -13,13 +14,13 @@ pub type Age = Bounded<1, 150>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Intake {
+pub struct IntakeV1 {
     pub patient_name: PatientName,
     pub age: Age,
     pub has_allergy: bool,
 }
 
-impl Questionnaire for Intake {
+impl Questionnaire for IntakeV1 {
     const KIND: &'static str = "intake";
     const SCHEMA_VERSION: u32 = 1;
 
@@ -33,6 +34,17 @@ impl Questionnaire for Intake {
             has_allergy: has_allergy?,
         })
     }
+
+    /// Version 2 renamed the name and added the smoking status, which version 1 never asked: `unknown` is what the
+    /// form records when an answer was not given, so every version-1 answer has its version-2 reading.
+    fn upgrade(self) -> Next {
+        Next::to(IntakeV2 {
+            full_name: self.patient_name,
+            age: self.age,
+            has_allergy: self.has_allergy,
+            smoking_status: SmokingStatus::Unknown,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -43,7 +55,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn violations(body: Value) -> Vec<(String, ViolationCode)> {
-        paths_and_codes(&decode::<Intake, Json>(&body).expect_err("must be rejected"))
+        paths_and_codes(&decode::<IntakeV1, Json>(&body).expect_err("must be rejected"))
     }
 
     fn v(path: &str, code: ViolationCode) -> (String, ViolationCode) {
@@ -53,7 +65,8 @@ mod tests {
     #[test]
     fn valid_intake_is_accepted_and_name_is_trimmed() {
         let intake =
-            decode::<Intake, Json>(&json!({"patientName": "  Jane Example ", "age": 42, "hasAllergy": true})).unwrap();
+            decode::<IntakeV1, Json>(&json!({"patientName": "  Jane Example ", "age": 42, "hasAllergy": true}))
+                .unwrap();
         assert_eq!(intake.patient_name.as_str(), "Jane Example");
         assert_eq!(intake.age.get(), 42);
         assert!(intake.has_allergy);
@@ -86,7 +99,7 @@ mod tests {
     fn age_boundaries() {
         for (age, ok) in [(0, false), (1, true), (150, true), (151, false), (-1, false)] {
             let body = json!({"patientName": "A", "age": age, "hasAllergy": false});
-            assert_eq!(decode::<Intake, Json>(&body).is_ok(), ok, "age {age}");
+            assert_eq!(decode::<IntakeV1, Json>(&body).is_ok(), ok, "age {age}");
         }
         assert_eq!(
             violations(json!({"patientName": "A", "age": 0, "hasAllergy": false})),
@@ -101,7 +114,7 @@ mod tests {
             vec![v("/age", ViolationCode::WrongType)]
         );
         // 25.0 is the integer 25, as JSON Schema counts it: what the schema allows, the API accepts.
-        let whole = decode::<Intake, Json>(&json!({"patientName": "A", "age": 25.0, "hasAllergy": false})).unwrap();
+        let whole = decode::<IntakeV1, Json>(&json!({"patientName": "A", "age": 25.0, "hasAllergy": false})).unwrap();
         assert_eq!(whole.age.get(), 25);
         assert_eq!(
             violations(json!({"patientName": "A", "age": 1e300, "hasAllergy": false})),
@@ -120,8 +133,8 @@ mod tests {
             violations(name("   ".into())),
             vec![v("/patientName", ViolationCode::TooShort)]
         );
-        assert!(decode::<Intake, Json>(&name("é".repeat(200))).is_ok());
-        assert!(decode::<Intake, Json>(&name(format!("  {}  ", "a".repeat(200)))).is_ok());
+        assert!(decode::<IntakeV1, Json>(&name("é".repeat(200))).is_ok());
+        assert!(decode::<IntakeV1, Json>(&name(format!("  {}  ", "a".repeat(200)))).is_ok());
         assert_eq!(
             violations(name("a".repeat(201))),
             vec![v("/patientName", ViolationCode::TooLong)]
@@ -145,7 +158,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        let kept = decode::<Intake, Json>(&name("Zoë Åsa-Ngọc 😀 محمد")).unwrap();
+        let kept = decode::<IntakeV1, Json>(&name("Zoë Åsa-Ngọc 😀 محمد")).unwrap();
         assert_eq!(kept.patient_name.as_str(), "Zoë Åsa-Ngọc 😀 محمد");
     }
 
@@ -180,40 +193,42 @@ mod tests {
     #[test]
     fn csv_text_cells_are_parsed_strictly() {
         let row = |age: &str, allergy: &str| json!({"patientName": "A", "age": age, "hasAllergy": allergy});
-        assert!(decode::<Intake, Cells>(&row("25", "false")).is_ok());
+        assert!(decode::<IntakeV1, Cells>(&row("25", "false")).is_ok());
         for (age, allergy, path) in [
             ("25.0", "false", "/age"),
             ("x", "false", "/age"),
             ("25", "yes", "/hasAllergy"),
         ] {
-            let errs = decode::<Intake, Cells>(&row(age, allergy)).unwrap_err();
+            let errs = decode::<IntakeV1, Cells>(&row(age, allergy)).unwrap_err();
             assert_eq!(errs.len(), 1);
             assert_eq!(
                 (errs[0].path.as_str(), errs[0].code),
                 (path, CellCode::Rule(ViolationCode::WrongType))
             );
         }
-        let errs = decode::<Intake, Cells>(&row("", "true")).unwrap_err();
+        let errs = decode::<IntakeV1, Cells>(&row("", "true")).unwrap_err();
         assert_eq!(
             (errs[0].path.as_str(), errs[0].code),
             ("/age", CellCode::Rule(ViolationCode::Missing))
         );
-        let errs = decode::<Intake, Cells>(&row("99999999999999999999", "true")).unwrap_err();
+        let errs = decode::<IntakeV1, Cells>(&row("99999999999999999999", "true")).unwrap_err();
         assert_eq!(errs[0].code, CellCode::Rule(ViolationCode::OutOfRange));
     }
 
     #[test]
     fn stored_form_round_trips_and_is_revalidated_on_read() {
-        let intake = decode::<Intake, Json>(&json!({"patientName": "A", "age": 30, "hasAllergy": false})).unwrap();
+        let intake = decode::<IntakeV1, Json>(&json!({"patientName": "A", "age": 30, "hasAllergy": false})).unwrap();
         let stored = serde_json::to_value(&intake).unwrap();
-        assert_eq!(serde_json::from_value::<Intake>(stored).unwrap(), intake);
-        assert!(serde_json::from_value::<Intake>(json!({"patientName": "A", "age": 0, "hasAllergy": false})).is_err());
+        assert_eq!(serde_json::from_value::<IntakeV1>(stored).unwrap(), intake);
+        assert!(
+            serde_json::from_value::<IntakeV1>(json!({"patientName": "A", "age": 0, "hasAllergy": false})).is_err()
+        );
     }
 
     #[test]
     fn debug_output_does_not_contain_the_name_nor_its_length() {
         let intake =
-            decode::<Intake, Json>(&json!({"patientName": "Jane Example", "age": 30, "hasAllergy": false})).unwrap();
+            decode::<IntakeV1, Json>(&json!({"patientName": "Jane Example", "age": 30, "hasAllergy": false})).unwrap();
         let debug = format!("{intake:?}");
         assert!(!debug.contains("Jane") && !debug.contains("12"), "{debug}");
     }

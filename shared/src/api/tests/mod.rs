@@ -13,10 +13,10 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const HTTP_API_SUBMIT: &str = include_str!("../../../events/http-api-submit-intake.json");
-const HTTP_API_GET: &str = include_str!("../../../events/http-api-get-intake.json");
-const HTTP_API_BASE64: &str = include_str!("../../../events/http-api-submit-daily-pain.json");
-const REST_API_SUBMIT: &str = include_str!("../../../events/rest-api-submit-daily-pain.json");
+const HTTP_API_SUBMIT: &str = include_str!("../../../../events/http-api-submit-intake.json");
+const HTTP_API_GET: &str = include_str!("../../../../events/http-api-get-intake.json");
+const HTTP_API_BASE64: &str = include_str!("../../../../events/http-api-submit-daily-pain.json");
+const REST_API_SUBMIT: &str = include_str!("../../../../events/rest-api-submit-daily-pain.json");
 
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE";
 const PATIENT: &str = "questionnaires/submit questionnaires/read";
@@ -35,6 +35,7 @@ fn config(max_body_bytes: usize) -> ApiConfig {
         scopes: Scopes::default(),
         identity: IdentityConfig::for_api(fixture_api_id()),
         audit_bucket: "unused".into(),
+        versions: Default::default(),
     }
 }
 
@@ -844,3 +845,5 @@ async fn a_read_that_cannot_be_recorded_is_answered_503_without_the_submission()
         .await;
     assert_eq!(posted.status(), StatusCode::CREATED);
 }
+
+mod versions;
