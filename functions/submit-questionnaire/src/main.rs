@@ -22,6 +22,10 @@ async fn main() -> Result<(), Error> {
     telemetry::init("questionnaire-api");
     let metrics = Metrics::install(&Env::process())?;
     let config = ApiConfig::from_env(&Env::process())?;
+    // Which forms this deployment takes, where operators look first when a client's version is refused.
+    for line in config.versions.describe() {
+        lambda_http::tracing::info!(versions = %line, "questionnaire versions");
+    }
     // The SDK's set-up (credential chain, HTTPS client, TLS roots) waits for the first request: init stays short.
     let api = OnceCell::new();
     let (api, config, metrics) = (&api, &config, &metrics);

@@ -126,6 +126,31 @@ impl VersionPolicy {
         for_study.or(default).unwrap_or_else(oldest_live)
     }
 
+    /// One line per kind, for the start-up log: each version with its status, the default current one and each
+    /// study's, e.g. `intake: v1 retired, v2 active; current v2; ONCO-7 v2`.
+    pub fn describe(&self) -> Vec<String> {
+        super::names()
+            .filter_map(find)
+            .map(|kind| {
+                let versions: Vec<String> = self
+                    .versions(kind)
+                    .iter()
+                    .map(|(v, status)| format!("v{v} {}", if *status == Status::Active { "active" } else { "retired" }))
+                    .collect();
+                let mut line = format!(
+                    "{}: {}; current v{}",
+                    kind.name(),
+                    versions.join(", "),
+                    self.current(kind, None)
+                );
+                for (study, v) in self.of(kind).map(|p| &p.studies).into_iter().flatten() {
+                    line.push_str(&format!("; {study} v{v}"));
+                }
+                line
+            })
+            .collect()
+    }
+
     /// The version a submission is read with: the one it names if live, else the current one of the caller's
     /// studies (all of them agreeing).
     pub fn choose(&self, kind: Kind, studies: &[&str], requested: Option<i64>) -> Result<&'static dyn Form, Refused> {
@@ -213,6 +238,18 @@ mod tests {
         // Retiring the oldest moves the default on to the oldest live one.
         let policy = VersionPolicy::parse(r#"{"intake": {"retired": [1]}}"#).unwrap();
         assert_eq!(chosen(&policy, &[], None), Ok(2));
+    }
+
+    #[test]
+    fn the_policy_is_described_kind_by_kind() {
+        let policy = VersionPolicy::parse(r#"{"intake": {"retired": [1], "studies": {"ONCO-7": 2}}}"#).unwrap();
+        assert_eq!(
+            policy.describe(),
+            [
+                "intake: v1 retired, v2 active; current v2; ONCO-7 v2",
+                "daily-pain: v1 active; current v1"
+            ]
+        );
     }
 
     #[test]
