@@ -174,10 +174,7 @@ fn site_grants(groups: &[&str], prefix: &str) -> Vec<SiteGrant> {
         .iter()
         .filter_map(|group| group.strip_prefix(prefix))
         .filter_map(|rest| rest.split_once('/'))
-        .filter(|(study, site)| {
-            let part = |p: &str| !p.is_empty() && !p.contains('/') && !p.chars().any(char::is_control);
-            part(study) && part(site)
-        })
+        .filter(|(study, site)| is_segment(study) && is_segment(site))
         .map(|(study, site)| SiteGrant {
             study: study.to_owned(),
             site: site.to_owned(),
@@ -188,12 +185,17 @@ fn site_grants(groups: &[&str], prefix: &str) -> Vec<SiteGrant> {
     grants
 }
 
-/// `<prefix><study>` groups as enrolments; a study id is one path segment of visible characters.
+/// A study or site id in a group name: one path segment, without control characters.
+fn is_segment(part: &str) -> bool {
+    !part.is_empty() && !part.contains('/') && !part.chars().any(char::is_control)
+}
+
+/// `<prefix><study>` groups as enrolments.
 fn enrolments(groups: &[&str], prefix: &str) -> Vec<String> {
     let mut studies: Vec<String> = groups
         .iter()
         .filter_map(|group| group.strip_prefix(prefix))
-        .filter(|study| !study.is_empty() && !study.contains('/') && !study.chars().any(char::is_control))
+        .filter(|study| is_segment(study))
         .map(str::to_owned)
         .collect();
     studies.sort();

@@ -11,12 +11,12 @@
 //! current one. A caller in several studies whose current versions differ must name the version.
 
 use super::{find, Form, Kind};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A version's place in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Status {
     /// Accepted from clients (and read).
     Active,
@@ -135,7 +135,7 @@ impl VersionPolicy {
                 let versions: Vec<String> = self
                     .versions(kind)
                     .iter()
-                    .map(|(v, status)| format!("v{v} {}", if *status == Status::Active { "active" } else { "retired" }))
+                    .map(|(v, status)| format!("v{v} {}", <&str>::from(*status)))
                     .collect();
                 let mut line = format!(
                     "{}: {}; current v{}",

@@ -14,7 +14,7 @@ use crate::submission::SubmissionRecord;
 use serde_json::{Map, Value};
 
 pub struct QuestionnaireRows {
-    kind: &'static dyn Form,
+    form: &'static dyn Form,
     table: String,
 }
 
@@ -36,7 +36,7 @@ impl QuestionnaireRows {
             _ => Some(1),
         };
         let versions: Vec<String> = family.versions().map(|f| format!("v{}", f.version())).collect();
-        let kind = number.and_then(|n| family.version(n)).ok_or_else(|| {
+        let form = number.and_then(|n| family.version(n)).ok_or_else(|| {
             format!(
                 "the key's version folder is not a version of {}; its versions: {}",
                 family.name(),
@@ -44,18 +44,18 @@ impl QuestionnaireRows {
             )
         })?;
         Ok(Box::new(Self {
-            kind,
+            form,
             table: config.submissions_table.clone(),
         }))
     }
 
     /// The kind and version, for messages: `intake version 2`.
-    fn form(&self) -> String {
-        format!("{} version {}", self.kind.kind(), self.kind.version())
+    fn label(&self) -> String {
+        format!("{} version {}", self.form.kind(), self.form.version())
     }
 
     fn violations_for(&self, object: Map<String, Value>) -> Vec<Violation<CellCode>> {
-        match self.kind.accept_cells(&Value::Object(object)) {
+        match self.form.accept_cells(&Value::Object(object)) {
             Err(AcceptError::Invalid(v)) => v.into_listed(),
             _ => Vec::new(),
         }
@@ -65,7 +65,7 @@ impl QuestionnaireRows {
 impl Dataset for QuestionnaireRows {
     /// The kind only, as before kinds had versions: the version is in the key, and stored with every row.
     fn name(&self) -> String {
-        format!("questionnaires/{}", self.kind.kind())
+        format!("questionnaires/{}", self.form.kind())
     }
 
     fn table(&self) -> &str {
@@ -95,7 +95,7 @@ impl Dataset for QuestionnaireRows {
             .filter(|c| !header.names().contains(c))
             .collect();
         if unknown.len() == header.len() {
-            let required = format!("{} for questionnaire {}", missing.join(", "), self.form());
+            let required = format!("{} for questionnaire {}", missing.join(", "), self.label());
             return Err(super::looks_like_data(&required));
         }
         let positions = header.positions_where(|name| unknown.iter().any(|u| u == name));
@@ -103,13 +103,13 @@ impl Dataset for QuestionnaireRows {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!("{problems} for questionnaire {}", self.form()))
+            Err(format!("{problems} for questionnaire {}", self.label()))
         }
     }
 
     fn decode(&self, row: &Row<'_>, at: &RowContext<'_>) -> Result<WriteItem, Vec<Rejection>> {
         let object: Map<String, Value> = row.iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect();
-        let answers = self.kind.accept_cells(&Value::Object(object)).map_err(|e| match e {
+        let answers = self.form.accept_cells(&Value::Object(object)).map_err(|e| match e {
             AcceptError::Invalid(violations) => rejections(violations),
             AcceptError::Encode(e) => {
                 whole_row(RowCode::InternalError, format!("the answers could not be encoded: {e}"))
@@ -121,9 +121,9 @@ impl Dataset for QuestionnaireRows {
         let id = at.id_secret.questionnaire_id(at.line, object_ms);
         let record = SubmissionRecord {
             id: id.clone(),
-            kind: self.kind.kind().to_owned(),
+            kind: self.form.kind().to_owned(),
             received_at: at.imported_at.to_owned(),
-            schema_version: self.kind.version(),
+            schema_version: self.form.version(),
             request_id: at.request_id.to_owned(),
             submitted_by: None,
             submitter_issuer: None,
