@@ -13,15 +13,20 @@ use shared::store::{DynamoSubmissionStore, IdempotencyClaim, Inserted, KeyOwner,
 use shared::submission::SubmissionRecord;
 use std::collections::HashMap;
 
-struct TestApi {
-    api: SubmissionApi<DynamoSubmissionStore, S3AuditTrail>,
-    dynamodb: aws_sdk_dynamodb::Client,
-    table: String,
+/// The questionnaire API in-process, on the local DynamoDB and S3 APIs.
+pub(crate) struct TestApi {
+    pub(crate) api: SubmissionApi<DynamoSubmissionStore, S3AuditTrail>,
+    pub(crate) dynamodb: aws_sdk_dynamodb::Client,
+    pub(crate) table: String,
 }
 
 async fn test_api() -> TestApi {
+    test_api_with(ApiConfig::from_env(&Env::process()).expect("scripts/test exports the function configuration")).await
+}
+
+/// The API with `config` (the function's, from the environment, with a test's changes).
+pub(crate) async fn test_api_with(config: ApiConfig) -> TestApi {
     let sdk = local_aws().await;
-    let config = ApiConfig::from_env(&Env::process()).expect("scripts/test exports the function configuration");
     let table = config.submissions_table.clone();
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     TestApi {
@@ -36,7 +41,7 @@ async fn test_api() -> TestApi {
 }
 
 impl TestApi {
-    async fn item(&self, id: &str) -> Option<HashMap<String, AttributeValue>> {
+    pub(crate) async fn item(&self, id: &str) -> Option<HashMap<String, AttributeValue>> {
         self.dynamodb
             .get_item()
             .table_name(&self.table)

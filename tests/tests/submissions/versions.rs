@@ -1,52 +1,22 @@
 //! Questionnaire versions against the local DynamoDB API: answers stored before version 2 existed, a deployment
 //! after the amendment (version 2 current, version 1 retired), and the deployed function over HTTP.
 
+use super::in_process::{test_api_with, TestApi};
 use aws_sdk_dynamodb::types::AttributeValue;
-use integration_tests::{
-    as_caller, env, event, local_audit_trail, local_aws, local_token, response_json, submit_intake, unique,
-};
+use integration_tests::{as_caller, env, event, local_token, response_json, submit_intake, unique};
 use lambda_http::http::StatusCode;
 use serde_json::{json, Value};
-use shared::api::SubmissionApi;
-use shared::audit::s3::S3AuditTrail;
 use shared::config::{ApiConfig, Env};
 use shared::questionnaire::VersionPolicy;
-use shared::store::DynamoSubmissionStore;
-
-struct Deployment {
-    api: SubmissionApi<DynamoSubmissionStore, S3AuditTrail>,
-    dynamodb: aws_sdk_dynamodb::Client,
-    table: String,
-}
 
 /// The function's configuration from the environment, with `QUESTIONNAIRE_VERSIONS` set to `policy`.
-async fn deployed_with(policy: &str) -> Deployment {
-    let sdk = local_aws().await;
+async fn deployed_with(policy: &str) -> TestApi {
     let mut config = ApiConfig::from_env(&Env::process()).expect("scripts/test exports the function configuration");
     config.versions = VersionPolicy::parse(policy).unwrap();
-    let table = config.submissions_table.clone();
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    Deployment {
-        api: SubmissionApi::new(
-            DynamoSubmissionStore::new(dynamodb.clone(), &table),
-            local_audit_trail().await,
-            config,
-        ),
-        dynamodb,
-        table,
-    }
+    test_api_with(config).await
 }
 
-impl Deployment {
-    async fn item(&self, id: &str) -> std::collections::HashMap<String, AttributeValue> {
-        let item = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(id.into()));
-        item.consistent_read(true).send().await.unwrap().item.expect("stored")
-    }
-
+impl TestApi {
     /// `GET /questionnaires/intake/{id}` as the HTTP API passes it on, with `?shape=` when given.
     async fn get(&self, caller: &str, id: &str, shape: Option<&str>) -> (StatusCode, Value) {
         let mut event = as_caller(event("http-api-get-intake.json"), caller);
@@ -65,7 +35,7 @@ impl Deployment {
 
 /// An intake answer written as the release before version 2 wrote it: version 1's names, `schemaVersion` 1, and
 /// nothing a later release added.
-async fn stored_by_the_release_before(d: &Deployment, caller: &str) -> String {
+async fn stored_by_the_release_before(d: &TestApi, caller: &str) -> String {
     let id = ulid::Ulid::new().to_string();
     let fixture = event("http-api-submit-intake.json");
     let issuer = fixture["requestContext"]["authorizer"]["jwt"]["claims"]["iss"]
@@ -124,7 +94,10 @@ async fn after_the_amendment_version_1_answers_read_back_unchanged_and_new_ones_
         json!({"fullName": "Jane Example", "age": 42, "hasAllergy": true, "smokingStatus": "unknown"})
     );
     // Reading it did not change it.
-    assert_eq!(d.item(&id).await["schemaVersion"], AttributeValue::N("1".into()));
+    assert_eq!(
+        d.item(&id).await.expect("stored")["schemaVersion"],
+        AttributeValue::N("1".into())
+    );
 
     // A version-1 submission now is refused with its own code and the versions that are live.
     let mut named_v1 = V1();
@@ -139,7 +112,10 @@ async fn after_the_amendment_version_1_answers_read_back_unchanged_and_new_ones_
     let v2 = json!({"fullName": "Jane Example", "age": 43, "hasAllergy": true, "smokingStatus": "current"});
     let created = d.api.handle(submit_intake(&caller, None, &v2)).await;
     assert_eq!(created.status(), StatusCode::CREATED, "{:?}", created.body());
-    let item = d.item(response_json(&created)["id"].as_str().unwrap()).await;
+    let item = d
+        .item(response_json(&created)["id"].as_str().unwrap())
+        .await
+        .expect("stored");
     assert_eq!(item["schemaVersion"], AttributeValue::N("2".into()));
     let AttributeValue::M(answers) = &item["answers"] else {
         panic!("answers must be a map")
